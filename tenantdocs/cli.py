@@ -1,0 +1,217 @@
+"""Command line: ``python build.py [build|check] …`` (also installed as ``tenantdocs``).
+
+The one place that turns domain errors into stderr lines and exit codes: 0 all good,
+1 some tenant failed (the others are published), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from tenantdocs import __version__
+from tenantdocs.errors import Problem, Severity, TenantdocsError
+from tenantdocs.pipeline import (
+    Project,
+    RunResult,
+    Selection,
+    TenantResult,
+    build,
+    check,
+    default_jobs,
+)
+
+COMMANDS = ("build", "check")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise argparse.ArgumentTypeError(f"'{text}' is not K/N with 1 <= K <= N")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
+    return int(text)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    folders = common.add_argument_group("folders")
+    folders.add_argument(
+        "--templates",
+        type=Path,
+        default=Path("templates"),
+        metavar="DIR",
+        help="guides and shared parts (default: templates/)",
+    )
+    folders.add_argument(
+        "--tenants",
+        type=Path,
+        default=Path("tenants"),
+        metavar="DIR",
+        help="tenant files (default: tenants/)",
+    )
+    folders.add_argument(
+        "--site",
+        type=Path,
+        default=Path("site"),
+        metavar="DIR",
+        help="output folder (default: site/)",
+    )
+    folders.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(".cache"),
+        metavar="DIR",
+        help="fetched metadata (default: .cache/)",
+    )
+    common.add_argument(
+        "--report", type=Path, metavar="FILE.json", help="write a JSON report of the run"
+    )
+    common.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        metavar="SLUG",
+        dest="tenants_selected",
+        help="only this tenant (repeatable)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="tenantdocs",
+        description="Publish one SSO documentation site per tenant, every value filled in.",
+    )
+    parser.add_argument("--version", action="version", version=f"tenantdocs {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    build_parser = commands.add_parser(
+        "build", parents=[common], help="build and publish tenant sites (the default)"
+    )
+    build_parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=default_jobs(),
+        metavar="N",
+        help="tenants built at once (default: the machine's cores)",
+    )
+    build_parser.add_argument("--offline", action="store_true", help="use cached metadata only")
+    build_parser.add_argument(
+        "--force", action="store_true", help="rebuild tenants whose inputs did not change"
+    )
+    build_parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="build the K-th of N stable subsets of the tenants",
+    )
+    commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate every template against every tenant; write nothing",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (
+        args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")
+    ):
+        args_list.insert(0, "build")
+    parser = make_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse already printed the usage error
+        return int(exc.code or 0)
+    project = Project(args.templates, args.tenants, args.site, args.cache)
+    selection = Selection(
+        slugs=tuple(dict.fromkeys(args.tenants_selected)),
+        shard=getattr(args, "shard", None),
+        jobs=getattr(args, "jobs", 1),
+        force=getattr(args, "force", False),
+        offline=getattr(args, "offline", False),
+    )
+    try:
+        if args.command == "check":
+            result = check(project, selection)
+        else:
+            result = build(project, selection, progress=_progress_printer(sys.stdout))
+    except TenantdocsError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        _write_report(
+            args.report,
+            {
+                "tool": "tenantdocs",
+                "command": args.command,
+                "exit_code": exc.exit_code,
+                "problems": [str(p) for p in exc.problems],
+                "tenants": [],
+            },
+        )
+        return exc.exit_code
+    _print_problems(result.problems, sys.stderr)
+    for tenant in result.tenants:
+        _print_problems(tenant.problems, sys.stderr)
+    _print_summary(result, sys.stdout)
+    _write_report(args.report, result.to_json())
+    return result.exit_code
+
+
+def _print_problems(problems: Sequence[Problem], stream: TextIO) -> None:
+    seen = set()
+    for problem in problems:
+        line = str(problem)
+        if line not in seen:  # the same template warning can concern many tenants
+            seen.add(line)
+            print(line, file=stream)
+
+
+def _progress_printer(stream: TextIO) -> Callable[[TenantResult], None]:
+    def report(result: TenantResult) -> None:
+        print(_result_line(result), file=stream, flush=True)
+
+    return report
+
+
+def _result_line(result: TenantResult) -> str:
+    if result.failed:
+        return f"{result.slug}: failed ({result.reason})"
+    detail = f"{result.pages} pages, {result.seconds:.1f} s"
+    if result.status == "built":
+        detail += f"; {result.reason}"
+    return f"{result.slug}: {result.status} ({detail})"
+
+
+def _print_summary(result: RunResult, stream: TextIO) -> None:
+    counts: dict[str, int] = {}
+    for tenant in result.tenants:
+        counts[tenant.status] = counts.get(tenant.status, 0) + 1
+    errors = sum(1 for t in result.tenants for p in t.problems if p.severity is Severity.ERROR)
+    warnings = sum(1 for t in result.tenants for p in t.problems if p.severity is Severity.WARNING)
+    warnings += len(result.problems)
+    if result.command == "check":
+        print(
+            f"checked {len(result.tenants)} tenants: {errors} errors, {warnings} warnings",
+            file=stream,
+        )
+        return
+    for tenant in result.tenants:
+        if tenant.failed:
+            print(_result_line(tenant), file=stream)
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("built", "unchanged", "failed")]
+    print(f"tenants: {', '.join(parts)}; {warnings} warnings", file=stream)
+
+
+def _write_report(path: Path | None, data: dict[str, object]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,110 @@
+"""Locations, problems and the small exception hierarchy every module raises from.
+
+Every user-facing error points at a place in a file and reads ``path:line[:col]: message``.
+Only :mod:`tenantdocs.cli` turns these exceptions into stderr lines and exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in an input file; ``line`` and ``column`` are 1-based, 0 when unknown."""
+
+    path: Path
+    """The file the problem is in."""
+    line: int = 0
+    """1-based line number, or 0 for the whole file."""
+    column: int = 0
+    """1-based column number, or 0 when only the line is known."""
+
+    def __str__(self) -> str:
+        text = display_path(self.path)
+        if self.line:
+            text += f":{self.line}"
+            if self.column:
+                text += f":{self.column}"
+        return text
+
+
+def display_path(path: Path) -> str:
+    """Return ``path`` relative to the working directory when it lies below it."""
+    try:
+        return os.path.relpath(path) if path.is_absolute() and _is_below_cwd(path) else str(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+def _is_below_cwd(path: Path) -> bool:
+    return path.is_relative_to(Path.cwd())
+
+
+class Severity(StrEnum):
+    """How bad a problem is: errors stop a tenant or the run, warnings are reported only."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located finding, as printed on one line and written to the report."""
+
+    location: Location
+    """Where the problem is."""
+    message: str
+    """What is wrong, in one line, without dumping tenant data."""
+    severity: Severity = Severity.ERROR
+    """Error or warning."""
+    tenant: str | None = None
+    """The tenant slug the problem concerns, when it concerns one."""
+    source_line: str | None = None
+    """The offending source line, shown under the message where it helps."""
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.severity.value}: {self.message}"
+
+
+class TenantdocsError(Exception):
+    """Base class of every error the tool reports to its user rather than as a bug."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __reduce__(self) -> tuple[type[TenantdocsError], tuple[list[Problem]]]:
+        # Keep the problems when the error crosses a process boundary (parallel builds).
+        return (type(self), (self.problems,))
+
+
+class UsageError(TenantdocsError):
+    """Raised by the CLI and the project loader for bad options or missing folders."""
+
+
+class TemplateError(TenantdocsError):
+    """Raised while scanning templates and app files: a problem every tenant would share."""
+
+
+class TenantError(TenantdocsError):
+    """Raised for one tenant's file, values or metadata; that tenant fails, others go on."""
+
+    exit_code = 1
+
+
+class MetadataError(TenantError):
+    """Raised by :mod:`tenantdocs.metadata` for a federation metadata document it cannot use."""
+
+
+class SiteBuildError(TenantError):
+    """Raised by :mod:`tenantdocs.sitebuild` when MkDocs fails for a tenant."""
+
+
+class PublishError(TenantdocsError):
+    """Raised by :mod:`tenantdocs.publish` when the site folder cannot be written or locked."""

@@ -1,0 +1,550 @@
+"""The orchestrator: templates and tenants in, published tenant sites and a result out.
+
+Reads top to bottom like the pipeline: load and scan templates → validate tenants → resolve
+values and render every page of a tenant (all problems, one pass) → MkDocs builds the tenant
+into a staging folder → atomic swap → manifest → tenant directory.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tenantdocs import __version__, publish
+from tenantdocs.errors import (
+    Location,
+    Problem,
+    Severity,
+    TenantdocsError,
+    TenantError,
+    UsageError,
+)
+from tenantdocs.keys import did_you_mean, suggest
+from tenantdocs.metadata import parse_metadata
+from tenantdocs.render import Page, Renderer, render_directory, render_home
+from tenantdocs.sitebuild import SitePlan, build_site
+from tenantdocs.templates import TemplateSet, load_templates
+from tenantdocs.tenants import Setting, Tenant, parse_tenant
+from tenantdocs.values import LoadedMetadata, ValueSet, resolve_values
+
+TENANT_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """The folders a run works on (``--templates``, ``--tenants``, ``--site``, ``--cache``)."""
+
+    templates: Path
+    """Guides, shared parts, app files and the base site configuration."""
+    tenants: Path
+    """One YAML file per tenant, plus local metadata files."""
+    site: Path
+    """Output: one folder per tenant and the tenant directory."""
+    cache: Path
+    """Fetched metadata."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which tenants a run covers and how."""
+
+    slugs: tuple[str, ...] = ()
+    """``--tenant`` values; empty for every tenant."""
+    shard: tuple[int, int] | None = None
+    """``--shard K/N``: this run covers the K-th of N stable subsets."""
+    jobs: int = 1
+    """Tenants built at once."""
+    force: bool = False
+    """Rebuild tenants whose inputs did not change."""
+    offline: bool = False
+    """Use cached metadata only."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantResult:
+    """What happened to one tenant in a run."""
+
+    slug: str
+    """The tenant."""
+    status: str
+    """``built``, ``unchanged``, ``checked`` or ``failed``."""
+    name: str | None = None
+    """The tenant's display name, when its file could be read."""
+    pages: int = 0
+    """Pages in its site."""
+    seconds: float = 0.0
+    """Time spent on it."""
+    reason: str = ""
+    """Why it was rebuilt (or skipped)."""
+    problems: tuple[Problem, ...] = ()
+    """Its errors and warnings."""
+
+    @property
+    def failed(self) -> bool:
+        """True when the tenant could not be built or checked."""
+        return self.status == "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of a run: per tenant, plus problems that concern no tenant in particular."""
+
+    command: str
+    """``build`` or ``check``."""
+    tenants: tuple[TenantResult, ...]
+    """Per tenant, sorted by slug."""
+    problems: tuple[Problem, ...] = ()
+    """Template warnings and other run-wide findings."""
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every tenant succeeded, 1 when some failed."""
+        return 1 if any(t.failed for t in self.tenants) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--report`` document."""
+        return {
+            "tool": "tenantdocs",
+            "version": __version__,
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "problems": [_problem_json(p) for p in self.problems],
+            "tenants": [
+                {
+                    "slug": t.slug,
+                    "name": t.name,
+                    "status": t.status,
+                    "pages": t.pages,
+                    "seconds": round(t.seconds, 3),
+                    "reason": t.reason,
+                    "errors": [
+                        _problem_json(p) for p in t.problems if p.severity is Severity.ERROR
+                    ],
+                    "warnings": [
+                        _problem_json(p) for p in t.problems if p.severity is Severity.WARNING
+                    ],
+                }
+                for t in self.tenants
+            ],
+        }
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    return {
+        "path": str(problem.location.path),
+        "line": problem.location.line,
+        "column": problem.location.column,
+        "severity": problem.severity.value,
+        "message": problem.message,
+        "text": str(problem),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPlan:
+    """A tenant ready to build: every page rendered, every file to publish in hand."""
+
+    slug: str
+    """The tenant."""
+    name: str
+    """The tenant's display name."""
+    site: SitePlan
+    """What MkDocs gets."""
+    apps: tuple[tuple[str, str], ...]
+    """(title, page path) per app, for the tenant directory."""
+    warnings: tuple[Problem, ...] = ()
+    """Non-fatal findings."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """Hash of every input part, for incremental builds and the "why rebuilt" report."""
+
+
+Progress = Callable[[TenantResult], None]
+
+
+# --- the two commands -------------------------------------------------------------------
+
+
+def build(project: Project, selection: Selection, progress: Progress | None = None) -> RunResult:
+    """Build and publish the selected tenants; failed tenants keep their previous site."""
+    templates, renderer = load_template_set(project)
+    tenants, results = load_tenants(project, templates, selection)
+    with publish.site_lock(project.site):
+        publish.recover(project.site)
+        plans = []
+        for tenant, warnings in tenants:
+            started = time.monotonic()
+            try:
+                plans.append(plan_tenant(tenant, warnings, templates, renderer, project))
+            except TenantError as exc:
+                results.append(_failed(tenant.slug, tenant.name.value, exc, started))
+        to_build = []
+        for plan in plans:
+            reason = _rebuild_reason(project.site, plan, selection.force)
+            if reason is None:
+                result = TenantResult(
+                    plan.slug,
+                    "unchanged",
+                    plan.name,
+                    len(plan.site.pages),
+                    reason="inputs unchanged",
+                    problems=plan.warnings,
+                )
+                results.append(result)
+                if progress:
+                    progress(result)
+            else:
+                to_build.append((plan, reason))
+        for result in _build_all(project, to_build, selection.jobs):
+            results.append(result)
+            if progress:
+                progress(result)
+        if not selection.slugs and selection.shard is None:
+            _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
+        _write_directory(project.site)
+    return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
+
+
+def check(project: Project, selection: Selection) -> RunResult:
+    """Validate every template against every selected tenant; write nothing."""
+    templates, renderer = load_template_set(project)
+    tenants, results = load_tenants(project, templates, selection)
+    for tenant, warnings in tenants:
+        started = time.monotonic()
+        try:
+            plan = plan_tenant(tenant, warnings, templates, renderer, project)
+        except TenantError as exc:
+            results.append(_failed(tenant.slug, tenant.name.value, exc, started))
+            continue
+        results.append(
+            TenantResult(
+                tenant.slug,
+                "checked",
+                tenant.name.value,
+                len(plan.site.pages),
+                time.monotonic() - started,
+                problems=plan.warnings,
+            )
+        )
+    return RunResult("check", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def load_template_set(project: Project) -> tuple[TemplateSet, Renderer]:
+    """Scan the templates and compile them; raise TemplateError for any template problem."""
+    templates = load_templates(project.templates)
+    return templates, Renderer(templates)
+
+
+def load_tenants(
+    project: Project, templates: TemplateSet, selection: Selection
+) -> tuple[list[tuple[Tenant, tuple[Problem, ...]]], list[TenantResult]]:
+    """Validate the selected tenant files: valid tenants (with warnings), results for the rest."""
+    if not project.tenants.is_dir():
+        raise UsageError(Problem(Location(project.tenants), "tenants folder not found"))
+    paths = {
+        p.stem: p
+        for p in sorted(project.tenants.iterdir())
+        if p.suffix in TENANT_SUFFIXES and p.is_file()
+    }
+    for slug in selection.slugs:
+        if slug not in paths:
+            raise UsageError(
+                Problem(
+                    Location(project.tenants),
+                    f"no tenant '{slug}' (no {slug}.yml here)"
+                    + did_you_mean(suggest(slug, list(paths))),
+                )
+            )
+    chosen = sorted(selection.slugs) if selection.slugs else sorted(paths)
+    if selection.shard is not None:
+        chosen = [slug for slug in chosen if in_shard(slug, *selection.shard)]
+    tenants: list[tuple[Tenant, tuple[Problem, ...]]] = []
+    failed: list[TenantResult] = []
+    for slug in chosen:
+        started = time.monotonic()
+        path = paths[slug]
+        try:
+            tenant, warnings = parse_tenant(_read_tenant_text(path), path, list(templates.apps))
+        except TenantError as exc:
+            failed.append(
+                TenantResult(
+                    slug,
+                    "failed",
+                    None,
+                    0,
+                    time.monotonic() - started,
+                    "invalid tenant file",
+                    tuple(exc.problems),
+                )
+            )
+            continue
+        tenants.append((tenant, tuple(warnings)))
+    return tenants, failed
+
+
+def _read_tenant_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TenantError(Problem(Location(path, line), "tenant file is not UTF-8 text")) from None
+
+
+def in_shard(slug: str, index: int, count: int) -> bool:
+    """Whether ``slug`` belongs to shard ``index`` (1-based) of ``count``; stable per slug."""
+    digest = hashlib.sha256(slug.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count == index - 1
+
+
+# --- one tenant: values and pages -------------------------------------------------------
+
+
+def plan_tenant(
+    tenant: Tenant,
+    warnings: Sequence[Problem],
+    templates: TemplateSet,
+    renderer: Renderer,
+    project: Project,
+) -> TenantPlan:
+    """Resolve values and render every page of one tenant; raise TenantError with all problems."""
+    problems = list(warnings)
+    pages: list[Page] = []
+    value_sets: list[ValueSet] = []
+    documents: dict[tuple[Path, str | None], LoadedMetadata] = {}
+    for app_name in tenant.app_names(templates.apps):
+        app = templates.apps[app_name]
+        try:
+            metadata = _load_metadata(tenant, app_name, project, documents)
+            values = resolve_values(tenant, app, metadata)
+            pages.append(renderer.render_app(app, values, tenant.slug))
+            value_sets.append(values)
+        except TenantError as exc:
+            problems += exc.problems
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise TenantError(problems)
+
+    home = render_home(tenant.name.value, pages, value_sets)
+    files: dict[str, bytes] = {}
+    for values in value_sets:
+        for published in values.files:
+            files[published.site_path] = published.data
+    for page in pages:
+        app = templates.apps[page.docs_path.split("/")[0]]
+        for asset in app.assets:
+            files[f"{app.name}/{asset.as_posix()}"] = (app.folder / asset).read_bytes()
+    site = SitePlan(
+        site_name=tenant.name.value,
+        pages={"index.md": home, **{p.docs_path: p.markdown for p in pages}},
+        files=dict(sorted(files.items())),
+        nav=_nav(templates, pages),
+        base_config=templates.base_config_path,
+        sources={"": Location(tenant.path), **{p.docs_path: p.sources[0] for p in pages}},
+    )
+    return TenantPlan(
+        slug=tenant.slug,
+        name=tenant.name.value,
+        site=site,
+        apps=tuple((p.title, p.docs_path.removesuffix("index.md") + "index.html") for p in pages),
+        warnings=tuple(problems),
+        digests=_digests(tenant, site),
+    )
+
+
+def _load_metadata(
+    tenant: Tenant,
+    app: str,
+    project: Project,
+    documents: dict[tuple[Path, str | None], LoadedMetadata],
+) -> LoadedMetadata | None:
+    """The app's federation metadata (its own source, else the tenant-wide one), parsed."""
+    entry = tenant.app_entry(app)
+    source = (
+        entry.source if entry.source.metadata_file or entry.source.metadata_url else tenant.source
+    )
+    entity_id = source.entity_id.value if source.entity_id else None
+    if source.metadata_url is not None:
+        raise TenantError(
+            Problem(
+                source.metadata_url.location,
+                "metadata_url is not supported by this version; use metadata_file",
+                tenant=tenant.slug,
+            )
+        )
+    if source.metadata_file is None:
+        return None
+    path = _local_metadata_path(project.tenants, source.metadata_file, tenant.slug)
+    key = (path, entity_id)
+    if key not in documents:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TenantError(
+                Problem(
+                    source.metadata_file.location,
+                    f"cannot read metadata file '{source.metadata_file.value}': {exc.strerror}",
+                    tenant=tenant.slug,
+                )
+            ) from None
+        document = parse_metadata(data, path, entity_id)
+        documents[key] = LoadedMetadata(document, Location(path), source.metadata_file.value)
+    return documents[key]
+
+
+def _local_metadata_path(tenants_dir: Path, setting: Setting, slug: str) -> Path:
+    """The metadata file a tenant names; it must stay inside the tenants folder (no symlink out)."""
+    root = tenants_dir.resolve()
+    path = (tenants_dir / setting.value).resolve()
+    if not path.is_relative_to(root):
+        raise TenantError(
+            Problem(
+                setting.location, "metadata_file must be inside the tenants folder", tenant=slug
+            )
+        )
+    return path
+
+
+def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:
+    """Home first, then the guides grouped by app category (ungrouped ones last)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    loose: list[dict[str, Any]] = []
+    for page in sorted(pages, key=lambda p: (p.title.casefold(), p.docs_path)):
+        app = templates.apps[page.docs_path.split("/")[0]]
+        item = {page.title: page.docs_path}
+        if app.category:
+            groups.setdefault(app.category, []).append(item)
+        else:
+            loose.append(item)
+    nav: list[dict[str, Any]] = [{"Home": "index.md"}]
+    nav += [{category: groups[category]} for category in sorted(groups, key=str.casefold)]
+    return nav + loose
+
+
+# --- building and publishing ------------------------------------------------------------
+
+
+def _digests(tenant: Tenant, site: SitePlan) -> dict[str, str]:
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    from importlib.metadata import version
+
+    digests = {
+        "tool": f"tenantdocs {__version__}, mkdocs {version('mkdocs')}, mkdocs-material {version('mkdocs-material')}",
+        "site": sha(json.dumps([site.site_name, site.nav], sort_keys=True).encode()),
+        "base config": sha(site.base_config.read_bytes()) if site.base_config else "",
+    }
+    for docs_path, text in site.pages.items():
+        digests[f"page {docs_path}"] = sha(text.encode("utf-8"))
+    for docs_path, data in site.files.items():
+        digests[f"file {docs_path}"] = sha(data)
+    return digests
+
+
+def _rebuild_reason(site: Path, plan: TenantPlan, force: bool) -> str | None:
+    """Why the tenant must be built, or None when its published site is up to date."""
+    if force:
+        return "--force"
+    manifest = publish.read_manifest(site, plan.slug)
+    if manifest is None or not (site / plan.slug).is_dir():
+        return "not built before"
+    old = manifest.get("digests", {})
+    changed = sorted(
+        k for k in plan.digests.keys() | old.keys() if plan.digests.get(k) != old.get(k)
+    )
+    if not changed:
+        return None
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return f"changed: {shown}"
+
+
+def _build_all(
+    project: Project, work: list[tuple[TenantPlan, str]], jobs: int
+) -> list[TenantResult]:
+    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone."""
+    if jobs <= 1 or len(work) <= 1:
+        return [_build_one(project.site, plan, reason) for plan, reason in work]
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_build_one, project.site, plan, reason) for plan, reason in work]
+        return [f.result() for f in futures]
+
+
+def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
+    slug = plan.slug
+    started = time.monotonic()
+    staging = publish.staging_dir(site, slug)
+    try:
+        warnings = build_site(plan.site, staging / "work", staging / "site")
+        publish.swap_in(site, slug, staging / "site")
+        publish.write_manifest(
+            site,
+            slug,
+            {"name": plan.name, "apps": plan.apps, "digests": plan.digests},
+        )
+    except TenantdocsError as exc:
+        return _failed(plan.slug, plan.name, exc, started, plan.warnings)
+    except OSError as exc:  # e.g. the disk filled up while publishing
+        problem = Problem(Location(site), f"cannot publish tenant '{slug}': {exc.strerror or exc}")
+        return _failed(plan.slug, plan.name, TenantError(problem), started, plan.warnings)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return TenantResult(
+        slug,
+        "built",
+        plan.name,
+        len(plan.site.pages),
+        time.monotonic() - started,
+        reason,
+        (*plan.warnings, *warnings),
+    )
+
+
+def _failed(
+    slug: str, name: str, exc: TenantdocsError, started: float, earlier: Sequence[Problem] = ()
+) -> TenantResult:
+    problems = tuple(
+        p if p.tenant else Problem(p.location, p.message, p.severity, slug, p.source_line)
+        for p in (*earlier, *exc.problems)
+    )
+    return TenantResult(
+        slug,
+        "failed",
+        name,
+        0,
+        time.monotonic() - started,
+        "previous site kept",
+        problems,
+    )
+
+
+def _prune(site: Path, known: set[str]) -> None:
+    """Unpublish tenants whose file was removed (only folders this tool published)."""
+    for slug in publish.published_slugs(site):
+        if slug not in known:
+            publish.remove_tenant(site, slug)
+
+
+def _write_directory(site: Path) -> None:
+    entries = []
+    for slug in publish.published_slugs(site):
+        manifest = publish.read_manifest(site, slug) or {}
+        apps = [(str(title), str(path)) for title, path in manifest.get("apps", [])]
+        entries.append((slug, str(manifest.get("name", slug)), apps))
+    publish.write_atomic(site / "index.html", render_directory(entries).encode("utf-8"))
+
+
+def default_jobs() -> int:
+    """Default for ``--jobs``: the machine's cores."""
+    return os.cpu_count() or 1

@@ -1,0 +1,281 @@
+"""Render pages: each placeholder's value escaped for the Markdown context it stands in.
+
+Prose gets Markdown and HTML escaping; link targets must be http(s) or a file published in
+the site and are percent-encoded; code keeps values literally (copy-paste commands must
+carry real values). A missing value is never rendered empty: it is an error naming the
+template line, the tenant and the key.
+"""
+
+from __future__ import annotations
+
+import html
+import posixpath
+import re
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import jinja2
+
+from tenantdocs.errors import Location, Problem, TemplateError, TenantError
+from tenantdocs.keys import key_spec, lookup_key
+from tenantdocs.placeholders import Context, Placeholder, ScannedTemplate
+from tenantdocs.templates import App, TemplateSet
+from tenantdocs.values import ResolvedValue, ValueSet
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]#|]")
+_URL = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)
+_URL_SAFE = ":/?#[]@!$&'*+,;=%~"
+
+
+class ValueContextError(ValueError):
+    """Raised by :func:`escape_value` when a value cannot stand in a context."""
+
+
+def escape_prose(text: str) -> str:
+    """Escape text for Markdown prose: no emphasis, links, code, HTML or table cells."""
+    text = html.escape(text, quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
+
+
+def link_href(value: ResolvedValue, page_dir: str) -> str:
+    """The URL for a link to ``value``: page-relative for published files, else http(s)."""
+    if value.site_path is not None:
+        relative = posixpath.relpath(value.site_path, page_dir or ".")
+        return quote(relative, safe="/")
+    if not _URL.fullmatch(value.text):
+        raise ValueContextError("is not an http(s) URL, so it cannot be a link target")
+    return quote(value.text, safe=_URL_SAFE)
+
+
+def escape_value(value: ResolvedValue, context: Context, page_dir: str) -> str:
+    """Return ``value`` as it must be written at a placeholder in ``context``."""
+    if value.site_path is not None and context in (Context.PROSE, Context.TABLE_CELL):
+        # A published file in running text becomes a link named after the file.
+        name = escape_prose(posixpath.basename(value.site_path))
+        return f"[{name}]({link_href(value, page_dir)})"
+    shown = posixpath.relpath(value.site_path, page_dir or ".") if value.site_path else value.text
+    match context:
+        case Context.PROSE | Context.TABLE_CELL:
+            return escape_prose(shown)
+        case Context.INLINE_CODE | Context.CODE_BLOCK:
+            return shown
+        case Context.LINK_URL:
+            return link_href(value, page_dir)
+        case Context.LINK_URL_PART:
+            return quote(shown, safe="")
+        case Context.HTML:
+            return html.escape(shown)
+        case Context.HTML_URL:
+            return html.escape(link_href(value, page_dir))
+    raise AssertionError(context)  # pragma: no cover - every context is handled above
+
+
+class _MissingValue(jinja2.Undefined):
+    """Falsy in ``{% if metadata.x %}``, but an error when printed: never an empty value."""
+
+    __str__ = jinja2.Undefined._fail_with_undefined_error
+    __iter__ = jinja2.Undefined._fail_with_undefined_error
+
+
+class _MetadataView:
+    """``metadata`` in opt-in Jinja templates: ``metadata.Key`` gives the prose-escaped value."""
+
+    def __init__(self, values: Mapping[str, ResolvedValue]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> str | jinja2.Undefined:
+        spec = lookup_key(name)
+        value = self._values.get(spec.name) if spec else None
+        if value is None:
+            return _MissingValue(name=f"metadata.{name}")
+        return escape_prose(value.text)
+
+    __getitem__ = __getattr__
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One rendered Markdown page of a tenant's site."""
+
+    docs_path: str
+    """Path in the docs folder, e.g. ``litware-crm/index.md``."""
+    title: str
+    """Navigation title."""
+    markdown: str
+    """The page's Markdown."""
+    sources: tuple[Location, ...]
+    """The template files it was rendered from."""
+
+
+class Renderer:
+    """Compiles every template part once, then renders pages for any number of tenants."""
+
+    def __init__(self, templates: TemplateSet) -> None:
+        self.templates = templates
+        plain = jinja2.Environment(
+            keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
+        )
+        opt_in = plain.overlay(trim_blocks=True, lstrip_blocks=True)
+        self._compiled: dict[str, jinja2.Template] = {}
+        problems = []
+        parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
+        for path, part in sorted(parts.items()):
+            env = opt_in if part.uses_jinja else plain
+            try:
+                code = env.compile(part.jinja_source, str(path), str(path))
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(
+                    Problem(Location(path, exc.lineno), f"Jinja syntax error: {exc.message}")
+                )
+                continue
+            self._compiled[str(path)] = jinja2.Template.from_code(env, code, env.make_globals(None))
+        if problems:
+            raise TemplateError(problems)
+
+    def render_part(
+        self, part: ScannedTemplate, values: ValueSet, page_dir: str, slug: str
+    ) -> tuple[str, list[Problem]]:
+        """Render one template part for one tenant × app; problems instead of missing values."""
+        problems: list[Problem] = []
+
+        def ph(index: int) -> str:
+            placeholder = part.placeholders[index]
+            problem = _check(placeholder, values.values, slug)
+            if problem is not None:
+                problems.append(problem)
+                return ""
+            value = values.values[placeholder.key or ""]
+            try:
+                return escape_value(value, placeholder.context, page_dir)
+            except ValueContextError as exc:
+                problems.append(
+                    Problem(
+                        placeholder.location,
+                        f"tenant '{slug}': the value of '{value.key}' {exc}",
+                        tenant=slug,
+                    )
+                )
+                return ""
+
+        template = self._compiled[str(part.path)]
+        try:
+            text = template.render(ph=ph, metadata=_MetadataView(values.values))
+        except jinja2.TemplateError as exc:
+            line = _template_line(part, sys.exc_info()[2])
+            message = exc.message or type(exc).__name__
+            problems.append(
+                Problem(Location(part.path, line), f"tenant '{slug}': {message}", tenant=slug)
+            )
+            text = ""
+        return text, problems
+
+    def render_app(self, app: App, values: ValueSet, slug: str) -> Page:
+        """Compose prefix + guide (or the fallback) + suffix for one app; raise on problems."""
+        problems: list[Problem] = []
+        texts = []
+        parts = self.templates.parts(app)
+        for part in parts:
+            text, found = self.render_part(part, values, app.name, slug)
+            problems += found
+            texts.append(text)
+        if problems:
+            raise TenantError(problems)
+        title = values.values["DisplayName"].text
+        return Page(
+            f"{app.name}/index.md",
+            title,
+            join_parts(texts),
+            tuple(Location(p.path) for p in parts),
+        )
+
+
+def join_parts(texts: Sequence[str]) -> str:
+    """Join page parts so each starts a new Markdown block (a blank line between them)."""
+    joined = ""
+    for text in texts:
+        if joined:
+            joined += "\n" if joined.endswith("\n") else "\n\n"
+        joined += text
+    return joined
+
+
+def _check(
+    placeholder: Placeholder, values: Mapping[str, ResolvedValue], slug: str
+) -> Problem | None:
+    if placeholder.key is None:  # reported once per template by placeholder_problems
+        return Problem(placeholder.location, f"unknown key '{placeholder.spelling}'", tenant=slug)
+    if placeholder.key in values:
+        return None
+    return Problem(
+        placeholder.location,
+        f"tenant '{slug}' has no value for '{placeholder.key}' ({key_spec(placeholder.key).description});"
+        f" set it under 'metadata:' in the tenant file or give a metadata document that has it",
+        tenant=slug,
+    )
+
+
+def _template_line(part: ScannedTemplate, tb: types.TracebackType | None) -> int:
+    """The template line of the innermost traceback frame that is in ``part``."""
+    line = 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(part.path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# --- the tenant's home page ------------------------------------------------------------
+
+HOME_KEYS = (
+    ("Sign-on URL", "singleSignOnServiceUrl"),
+    ("Sign-out URL", "singleSignOutServiceUrl"),
+    ("Entity ID (issuer)", "IssuerUri"),
+    ("Federation metadata", "metadataDownloadUrl"),
+    ("Signing certificate (Base64)", "certificateDownloadBase64Url"),
+    ("Signing certificate (raw)", "CertificateDownloadRawUrl"),
+    ("Certificate thumbprint", "certificateThumbprint"),
+    ("Certificate expires", "certificateExpiry"),
+)
+
+
+def render_home(tenant_name: str, pages: Sequence[Page], value_sets: Sequence[ValueSet]) -> str:
+    """The tenant's home page: its apps with links and, per app, its key values."""
+    lines = [
+        f"# {escape_prose(tenant_name)}",
+        "",
+        f"Single sign-on setup guides for **{escape_prose(tenant_name)}**, with this tenant's"
+        " own values filled in.",
+        "",
+        "## Apps",
+        "",
+    ]
+    for page in pages:
+        lines.append(f"- [{escape_prose(page.title)}]({quote(page.docs_path)})")
+    lines += ["", "## Key values", ""]
+    for page, values in zip(pages, value_sets, strict=True):
+        lines += [f"### {escape_prose(page.title)}", "", "| Value | |", "| --- | --- |"]
+        for label, key in HOME_KEYS:
+            value = values.values.get(key)
+            if value is not None:
+                lines.append(f"| {label} | {_home_cell(value)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _home_cell(value: ResolvedValue) -> str:
+    if value.site_path is not None:
+        return escape_value(value, Context.TABLE_CELL, "")
+    return f"`{value.text}`" if "|" not in value.text else escape_prose(value.text)
+
+
+def render_directory(entries: Sequence[tuple[str, str, Sequence[tuple[str, str]]]]) -> str:
+    """``site/index.html``: every published tenant with links to its home and its apps."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tenantdocs", "assets"),
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("directory.html").render(tenants=entries, quote=quote)

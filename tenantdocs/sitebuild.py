@@ -1,0 +1,141 @@
+"""Build one tenant's static site with MkDocs and Material. The only module that imports MkDocs.
+
+The caller hands over rendered pages, files and the navigation; this module writes them
+into a docs folder, configures MkDocs (base configuration from the templates, plus what
+every tenant site needs), runs the build in-process and translates MkDocs' failures into
+:class:`SiteBuildError` and its warnings into :class:`Problem` objects.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
+
+# Material prints a notice about MkDocs 2.0 on import; it means nothing to our users.
+os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+# Dates in the sitemap come from here; a fixed default keeps builds byte-identical.
+os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+
+NavItem = Mapping[str, "str | Sequence[NavItem]"]
+
+
+@dataclass(frozen=True, slots=True)
+class SitePlan:
+    """Everything MkDocs needs to build one tenant's site."""
+
+    site_name: str
+    """Shown in the header and page titles."""
+    pages: Mapping[str, str]
+    """Markdown by docs path (``index.md``, ``<app>/index.md``)."""
+    files: Mapping[str, bytes]
+    """Other files by docs path: certificates, metadata copies, images."""
+    nav: Sequence[NavItem]
+    """The navigation, as MkDocs' ``nav`` setting."""
+    base_config: Path | None
+    """The shared base configuration from the templates folder."""
+    sources: Mapping[str, Location]
+    """For each docs page, the template it came from (to locate MkDocs warnings); key ``""``
+    locates warnings about no page in particular."""
+
+
+def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
+    """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings."""
+    docs = work_dir / "docs"
+    for docs_path, text in plan.pages.items():
+        _write(docs / docs_path, text.encode("utf-8"))
+    for docs_path, data in plan.files.items():
+        _write(docs / docs_path, data)
+
+    from mkdocs import exceptions
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    overrides = _overrides(plan, docs, site_dir)
+    with _captured_mkdocs_log() as records:
+        try:
+            if plan.base_config is not None:
+                config = load_config(str(plan.base_config), **overrides)
+            else:
+                config = load_config(
+                    io.StringIO("{}"), config_file_path=str(work_dir / "mkdocs.yml"), **overrides
+                )
+            build(config)
+        except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
+            # MkDocs logs the reasons (each configuration error, …) before it aborts.
+            reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [str(exc)]
+            where = Location(plan.base_config) if plan.base_config else plan.sources[""]
+            raise SiteBuildError(
+                [Problem(where, f"MkDocs: {reason}") for reason in reasons]
+            ) from None
+    return [_warning(plan, record) for record in records]
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
+    base = _read_base(plan.base_config)
+    theme = base.get("theme") or {"name": "material"}
+    if isinstance(theme, str):
+        theme = {"name": theme}
+    # Admins read these sites on closed networks: no web fonts from a CDN.
+    theme = {**theme, "font": False}
+    plugins = base.get("plugins") or ["search"]
+    return {
+        "site_name": plan.site_name,
+        "docs_dir": str(docs.absolute()),
+        "site_dir": str(site_dir.absolute()),
+        "nav": list(plan.nav),
+        "theme": theme,
+        "plugins": plugins,
+        # Links end in index.html so a site also works opened from the file system.
+        "use_directory_urls": False,
+    }
+
+
+def _read_base(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    from mkdocs.utils.yaml import yaml_load
+
+    with path.open("rb") as stream:
+        data = yaml_load(stream)
+    return data if isinstance(data, dict) else {}
+
+
+@contextmanager
+def _captured_mkdocs_log() -> Iterator[list[logging.LogRecord]]:
+    """Collect MkDocs' warnings instead of letting them reach stderr unformatted."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("mkdocs")
+    handler = Collect(logging.WARNING)
+    saved = (logger.propagate, logger.level)
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = saved
+
+
+def _warning(plan: SitePlan, record: logging.LogRecord) -> Problem:
+    message = record.getMessage().splitlines()[0]
+    source = next((loc for page, loc in plan.sources.items() if f"'{page}'" in message), None)
+    return Problem(source or plan.sources[""], f"MkDocs: {message}", Severity.WARNING)

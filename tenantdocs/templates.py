@@ -1,0 +1,293 @@
+"""The templates folder: shared parts, app folders, app defaults and the base site config.
+
+``load_templates`` is the edge that reads the folder; the rest is pure. Problems in the
+templates concern every tenant, so they are collected for the whole folder and raised as
+one :class:`TemplateError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from tenantdocs.errors import Location, Problem, Severity, TemplateError
+from tenantdocs.keys import (
+    KeyKind,
+    did_you_mean,
+    lookup_key,
+    suggest_key,
+    url_problem,
+    value_problem,
+)
+from tenantdocs.placeholders import ScannedTemplate, placeholder_problems, scan_template
+from tenantdocs.yamlfile import YamlProblem, entries, is_null, load_yaml, scalar_text
+
+GUIDE = "sso_configure.md"
+PREFIX = "sso_prefix.md"
+SUFFIX = "sso_suffix.md"
+APP_FILE = "app.yml"
+GALLERY_FILE = "metadata.json"
+SHARED = "_"
+BASE_CONFIGS = ("mkdocs.yml", "mkdocs.yaml")
+_NOT_ASSETS = {GUIDE, APP_FILE, GALLERY_FILE}
+_BAD_APP_NAME = re.compile(r"[\x00-\x1f\x7f/\\#?%]")
+
+
+@dataclass(frozen=True, slots=True)
+class AppDefault:
+    """An app-level default value and where it was written."""
+
+    value: str
+    """The value."""
+    location: Location
+    """The app file (and line) it comes from; the folder itself for a derived DisplayName."""
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """One app folder: its guide (or the shared fallback), defaults and assets."""
+
+    name: str
+    """The folder name; names the page folder ``site/<slug>/<name>/``."""
+    folder: Path
+    """The app folder."""
+    guide: ScannedTemplate | None
+    """The app's own ``sso_configure.md``, or None to use the shared fallback."""
+    defaults: Mapping[str, AppDefault]
+    """App-level values by canonical key (``app.yml`` or gallery ``metadata.json``)."""
+    category: str | None = None
+    """Navigation group from ``app.yml``."""
+    assets: tuple[Path, ...] = ()
+    """Other files in the folder (images…), relative to it, published beside the guide."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSet:
+    """Everything under ``--templates``, scanned and validated."""
+
+    root: Path
+    """The templates folder."""
+    apps: Mapping[str, App]
+    """Apps by folder name."""
+    prefix: ScannedTemplate | None
+    """``_/sso_prefix.md``: put before every guide."""
+    fallback: ScannedTemplate | None
+    """``_/sso_configure.md``: the guide of apps without one."""
+    suffix: ScannedTemplate | None
+    """``_/sso_suffix.md``: put after every guide."""
+    base_config_path: Path | None = None
+    """Where the base configuration was read from."""
+    warnings: tuple[Problem, ...] = ()
+    """Non-fatal findings (non-canonical spellings, …)."""
+
+    def parts(self, app: App) -> list[ScannedTemplate]:
+        """The template parts of one app's page, in order."""
+        guide = app.guide or self.fallback
+        return [p for p in (self.prefix, guide, self.suffix) if p is not None]
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file (a leading BOM is dropped); raise TemplateError if not UTF-8."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TemplateError(
+            Problem(Location(path, line, column), "file is not UTF-8 text")
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def load_templates(root: Path) -> TemplateSet:
+    """Read and validate the templates folder; raise TemplateError listing every problem."""
+    if not root.is_dir():
+        raise TemplateError(Problem(Location(root), "templates folder not found"))
+    problems: list[Problem] = []
+
+    def scan(path: Path) -> ScannedTemplate | None:
+        if not path.is_file():
+            return None
+        try:
+            template = scan_template(read_text(path), path)
+        except TemplateError as exc:
+            problems.extend(exc.problems)
+            return None
+        problems.extend(placeholder_problems(template))
+        return template
+
+    shared = root / SHARED
+    prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
+    apps: dict[str, App] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name.startswith(("_", ".")) or not _is_app(folder):
+            continue
+        if _BAD_APP_NAME.search(folder.name):
+            problems.append(
+                Problem(
+                    Location(folder),
+                    "app folder name must not contain control characters, '/', '\\', '#', '?' or '%'",
+                )
+            )
+            continue
+        guide = scan(folder / GUIDE)
+        if guide is None and fallback is None and not (folder / GUIDE).exists():
+            problems.append(
+                Problem(
+                    Location(folder),
+                    f"app has no {GUIDE} and there is no shared {SHARED}/{GUIDE} to fall back on",
+                )
+            )
+        defaults, category = _app_defaults(folder, problems)
+        apps[folder.name] = App(
+            name=folder.name,
+            folder=folder,
+            guide=guide,
+            defaults=MappingProxyType(defaults),
+            category=category,
+            assets=_assets(folder),
+        )
+    if not apps:
+        problems.append(
+            Problem(
+                Location(root),
+                f"no app folders (a folder with {GUIDE} or {APP_FILE}) in the templates",
+            )
+        )
+
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if errors:
+        raise TemplateError(problems)
+    return TemplateSet(
+        root=root,
+        apps=MappingProxyType(apps),
+        prefix=prefix,
+        fallback=fallback,
+        suffix=suffix,
+        base_config_path=_base_config(root),
+        warnings=tuple(problems),
+    )
+
+
+def _is_app(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in (GUIDE, APP_FILE, GALLERY_FILE))
+
+
+def _assets(folder: Path) -> tuple[Path, ...]:
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and not hidden
+            and str(relative) not in _NOT_ASSETS
+        ):
+            found.append(relative)
+    return tuple(found)
+
+
+def _app_defaults(
+    folder: Path, problems: list[Problem]
+) -> tuple[dict[str, AppDefault], str | None]:
+    """Defaults from app.yml, else a gallery metadata.json, else DisplayName = folder name."""
+    defaults: dict[str, AppDefault] = {}
+    category: str | None = None
+    app_file = folder / APP_FILE
+    gallery = folder / GALLERY_FILE
+    try:
+        if app_file.is_file():
+            category = _read_app_file(app_file, defaults, problems)
+        elif gallery.is_file():
+            _read_gallery(gallery, defaults, problems)
+    except TemplateError as exc:
+        problems.extend(exc.problems)
+    defaults.setdefault("DisplayName", AppDefault(folder.name, Location(folder)))
+    return defaults, category
+
+
+def _read_app_file(
+    path: Path, defaults: dict[str, AppDefault], problems: list[Problem]
+) -> str | None:
+    category = None
+    try:
+        root = load_yaml(read_text(path), path)
+        if root is None:
+            return None
+        for entry in entries(root, path, "an app file"):
+            if entry.key == "category":
+                category = scalar_text(entry.value, path, "'category'")
+            elif entry.key == "metadata":
+                if is_null(entry.value):
+                    continue
+                for item in entries(entry.value, path, "'metadata'"):
+                    _add_default(
+                        defaults,
+                        item.key,
+                        scalar_text(item.value, path, f"'{item.key}'"),
+                        item.location,
+                        problems,
+                    )
+            else:
+                problems.append(
+                    Problem(
+                        entry.location,
+                        f"unknown key '{entry.key}' in app file (expected 'category' or 'metadata')",
+                    )
+                )
+    except YamlProblem as exc:
+        problems.append(exc.problem)
+    return category
+
+
+def _read_gallery(path: Path, defaults: dict[str, AppDefault], problems: list[Problem]) -> None:
+    """The Azure gallery's metadata.json: DisplayName and UIConfigurationSettings values."""
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        problems.append(Problem(Location(path, exc.lineno, exc.colno), f"invalid JSON: {exc.msg}"))
+        return
+    if not isinstance(data, dict):
+        problems.append(Problem(Location(path, 1, 1), "gallery metadata must be a JSON object"))
+        return
+    where = Location(path)
+    if isinstance(data.get("DisplayName"), str):
+        _add_default(defaults, "DisplayName", data["DisplayName"], where, problems)
+    for setting in data.get("UIConfigurationSettings") or []:
+        if isinstance(setting, dict) and lookup_key(str(setting.get("key", ""))) is not None:
+            _add_default(
+                defaults, str(setting["key"]), str(setting.get("value", "")), where, problems
+            )
+
+
+def _add_default(
+    defaults: dict[str, AppDefault],
+    spelling: str,
+    value: str,
+    location: Location,
+    problems: list[Problem],
+) -> None:
+    spec = lookup_key(spelling)
+    if spec is None:
+        problems.append(
+            Problem(
+                location, f"unknown metadata key '{spelling}'" + did_you_mean(suggest_key(spelling))
+            )
+        )
+        return
+    message = value_problem(value) or (url_problem(value) if spec.kind is KeyKind.URL else None)
+    if message:
+        problems.append(Problem(location, f"'{spelling}': {message}"))
+        return
+    defaults[spec.name] = AppDefault(value, location)
+
+
+def _base_config(root: Path) -> Path | None:
+    """The base MkDocs configuration file, if the templates have one (read by sitebuild)."""
+    return next((root / n for n in BASE_CONFIGS if (root / n).is_file()), None)

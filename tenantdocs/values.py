@@ -1,0 +1,199 @@
+"""Resolve the values of one tenant × app, each with its provenance.
+
+Precedence, highest first: the app's entry in the tenant file > the tenant file's
+``metadata:`` > federation metadata (local file or fetched) > values derived from
+``tenant_id`` / ``app_id`` > app defaults (``app.yml``, gallery ``metadata.json``, folder
+name). Pure: the metadata document is read and parsed by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+from tenantdocs.errors import Location
+from tenantdocs.metadata import IdpMetadata
+from tenantdocs.templates import App
+from tenantdocs.tenants import Setting, Tenant
+
+ENTRA_LOGIN = "https://login.microsoftonline.com"
+ENTRA_CHANGE_PASSWORD = "https://account.activedirectory.windowsazure.com/ChangePassword.aspx"
+
+
+class Origin(StrEnum):
+    """Which source a value came from, in precedence order (highest first)."""
+
+    APP_ENTRY = "tenant file, app entry"
+    TENANT_FILE = "tenant file"
+    METADATA = "federation metadata"
+    DERIVED = "derived"
+    APP_DEFAULT = "app default"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a value came from, shown to admins and written to the build report."""
+
+    origin: Origin
+    """The kind of source."""
+    location: Location
+    """The file (and line) of the value; for derived values, the setting it is derived from."""
+    detail: str = ""
+    """A short note, e.g. which metadata element or which setting it was derived from."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedFile:
+    """A file published in the tenant's site (certificate, metadata copy)."""
+
+    site_path: str
+    """Path inside the tenant's site, '/'-separated, e.g. ``litware-crm/signing-certificate.cer``."""
+    data: bytes
+    """The exact bytes to publish."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedValue:
+    """One key's value for one tenant × app."""
+
+    key: str
+    """The canonical key."""
+    text: str
+    """The value: a URL, an identifier or text."""
+    provenance: Provenance
+    """Where it came from."""
+    site_path: str | None = None
+    """For links to published files: the file's path inside the tenant's site."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSet:
+    """All values of one tenant × app, and the files they link to."""
+
+    app: str
+    """The app folder name."""
+    values: Mapping[str, ResolvedValue]
+    """Values by canonical key."""
+    files: tuple[PublishedFile, ...] = ()
+    """Files to publish beside the guide."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedMetadata:
+    """A parsed metadata document and where it was read from."""
+
+    document: IdpMetadata
+    """The parsed document."""
+    location: Location
+    """The local file or the cached copy of a fetched URL."""
+    detail: str
+    """Human description of the source: the file path or the URL with its fetch time."""
+
+
+BASE64_CERTIFICATE = "signing-certificate.cer"
+RAW_CERTIFICATE = "signing-certificate-raw.cer"
+METADATA_COPY = "federation-metadata.xml"
+
+
+def resolve_values(tenant: Tenant, app: App, metadata: LoadedMetadata | None) -> ValueSet:
+    """Merge every source for one tenant × app, highest precedence winning."""
+    values: dict[str, ResolvedValue] = {}
+    files: list[PublishedFile] = []
+
+    def put(layer: Mapping[str, ResolvedValue]) -> None:
+        values.update(layer)
+
+    put(
+        {
+            key: ResolvedValue(key, d.value, Provenance(Origin.APP_DEFAULT, d.location))
+            for key, d in app.defaults.items()
+        }
+    )
+    put(_derived(tenant, app))
+    if metadata is not None:
+        layer, files = _from_metadata(app.name, metadata)
+        put(layer)
+    put(_settings(tenant.metadata, Origin.TENANT_FILE))
+    put(_settings(tenant.app_entry(app.name).metadata, Origin.APP_ENTRY))
+    return ValueSet(app.name, MappingProxyType(values), tuple(files))
+
+
+def _settings(settings: Mapping[str, Setting], origin: Origin) -> dict[str, ResolvedValue]:
+    return {
+        key: ResolvedValue(key, s.value, Provenance(origin, s.location))
+        for key, s in settings.items()
+    }
+
+
+def _derived(tenant: Tenant, app: App) -> dict[str, ResolvedValue]:
+    """Entra ID values that follow from the tenant ID (and the app ID)."""
+    found: dict[str, ResolvedValue] = {}
+
+    def derive(key: str, text: str, setting: Setting, what: str) -> None:
+        found[key] = ResolvedValue(
+            key, text, Provenance(Origin.DERIVED, setting.location, f"derived from {what}")
+        )
+
+    tid = tenant.tenant_id
+    if tid is not None:
+        guid = tid.value.lower()
+        derive("tenantId", guid, tid, "tenant_id")
+        derive("singleSignOnServiceUrl", f"{ENTRA_LOGIN}/{guid}/saml2", tid, "tenant_id")
+        derive("singleSignOutServiceUrl", f"{ENTRA_LOGIN}/{guid}/saml2", tid, "tenant_id")
+        derive("IssuerUri", f"https://sts.windows.net/{guid}/", tid, "tenant_id")
+        derive("wsFederationSignInUrl", f"{ENTRA_LOGIN}/{guid}/wsfed", tid, "tenant_id")
+        derive("changePasswordUrl", ENTRA_CHANGE_PASSWORD, tid, "tenant_id (Entra ID default)")
+    app_id = tenant.app_entry(app.name).app_id
+    if app_id is not None:
+        aid = app_id.value.lower()
+        derive("appId", aid, app_id, "app_id")
+        if tid is not None:
+            url = (
+                f"{ENTRA_LOGIN}/{tid.value.lower()}/federationmetadata/2007-06/"
+                f"federationmetadata.xml?appid={aid}"
+            )
+            derive("appFederationMetadataUrl", url, app_id, "tenant_id and app_id")
+    return found
+
+
+def _from_metadata(
+    app: str, loaded: LoadedMetadata
+) -> tuple[dict[str, ResolvedValue], list[PublishedFile]]:
+    doc = loaded.document
+    found: dict[str, ResolvedValue] = {}
+    files: list[PublishedFile] = []
+
+    def put(key: str, text: str, detail: str, site_path: str | None = None) -> None:
+        provenance = Provenance(Origin.METADATA, loaded.location, f"{loaded.detail}: {detail}")
+        found[key] = ResolvedValue(key, text, provenance, site_path)
+
+    def publish(name: str, data: bytes) -> str:
+        site_path = f"{app}/{name}"
+        files.append(PublishedFile(site_path, data))
+        return site_path
+
+    put("IssuerUri", doc.entity_id, "entityID")
+    if doc.sso_url:
+        put("singleSignOnServiceUrl", doc.sso_url, "SingleSignOnService")
+    if doc.slo_url:
+        put("singleSignOutServiceUrl", doc.slo_url, "SingleLogoutService")
+    copy = publish(METADATA_COPY, doc.raw)
+    put("metadataDownloadUrl", METADATA_COPY, "byte-exact copy", copy)
+    if doc.signing_certificates:
+        primary = doc.signing_certificates[0]
+        pem = publish(BASE64_CERTIFICATE, primary.pem().encode("ascii"))
+        der = publish(RAW_CERTIFICATE, primary.der)
+        put("certificateDownloadBase64Url", BASE64_CERTIFICATE, "signing certificate", pem)
+        put("CertificateDownloadRawUrl", RAW_CERTIFICATE, "signing certificate", der)
+        put("certificateThumbprint", primary.thumbprint, "signing certificate")
+        expiry = primary.not_after.strftime("%Y-%m-%d %H:%M:%S UTC")
+        put("certificateExpiry", expiry, "signing certificate")
+    return found, files
+
+
+def metadata_path(tenants_dir: Path, setting: Setting) -> Path:
+    """The local metadata file a tenant names, inside the tenants folder."""
+    return tenants_dir / setting.value

@@ -1,0 +1,127 @@
+"""Read YAML as a located node tree: line numbers for every key, duplicates and aliases refused.
+
+Tenant files may come from self-service onboarding, so this reader is strict: no anchors or
+aliases (no alias-expansion bombs), no tags beyond plain scalars, mappings and sequences,
+string keys only, each key once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tenantdocs.errors import Location, Problem
+
+MAX_YAML_BYTES = 1024 * 1024
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+NULL_TAG = "tag:yaml.org,2002:null"
+
+
+class YamlProblem(Exception):
+    """Raised inside this module for the first structural problem; carries a Problem."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses aliases, so nothing can be expanded."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One key of a mapping with the located nodes of key and value."""
+
+    key: str
+    """The key text."""
+    location: Location
+    """Where the key is written."""
+    value: yaml.Node
+    """The value's node."""
+
+
+def node_location(path: Path, node: yaml.Node) -> Location:
+    """The 1-based location of a node's first character."""
+    return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def load_yaml(text: str, path: Path) -> yaml.Node | None:
+    """Compose ``text`` into a node tree, or raise :class:`YamlProblem` with its location."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise YamlProblem(Problem(Location(path), f"file is larger than {MAX_YAML_BYTES} bytes"))
+    try:
+        node = yaml.compose(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        reason = (exc.problem or exc.context or "invalid YAML").strip()
+        raise YamlProblem(Problem(location, f"invalid YAML: {reason}")) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(Problem(Location(path), f"invalid YAML: {exc}")) from None
+    if node is not None:
+        _check_tags(node, path)
+    return node
+
+
+def _check_tags(node: yaml.Node, path: Path) -> None:
+    if node.tag not in _PLAIN_TAGS:
+        raise YamlProblem(Problem(node_location(path, node), f"tag '{node.tag}' is not allowed"))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _check_tags(key, path)
+            _check_tags(value, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_tags(item, path)
+
+
+def entries(node: yaml.Node, path: Path, what: str) -> Iterator[Entry]:
+    """Yield a mapping's entries; raise YamlProblem for a non-mapping, odd or repeated key."""
+    if not isinstance(node, yaml.MappingNode):
+        raise YamlProblem(Problem(node_location(path, node), f"{what} must be a mapping"))
+    seen: dict[str, Location] = {}
+    for key_node, value_node in node.value:
+        location = node_location(path, key_node)
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+            raise YamlProblem(Problem(location, f"keys in {what} must be plain strings"))
+        key = str(key_node.value)
+        if key in seen:
+            first = seen[key]
+            raise YamlProblem(
+                Problem(location, f"duplicate key '{key}' (first at line {first.line})")
+            )
+        seen[key] = location
+        yield Entry(key, location, value_node)
+
+
+def scalar_text(node: yaml.Node, path: Path, what: str) -> str:
+    """The text of a scalar exactly as written (no YAML 1.1 guessing of numbers or dates)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag == NULL_TAG:
+        raise YamlProblem(Problem(node_location(path, node), f"{what} must be a single value"))
+    return str(node.value)
+
+
+def is_null(node: yaml.Node) -> bool:
+    """True for an empty value (``key:`` with nothing after it, or ``null``)."""
+    return isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG
