@@ -204,9 +204,6 @@ def _print_summary(result: RunResult, stream: TextIO) -> None:
             file=stream,
         )
         return
-    for tenant in result.tenants:
-        if tenant.failed:
-            print(_result_line(tenant), file=stream)
     parts = [f"{counts.get(s, 0)} {s}" for s in ("built", "unchanged", "failed")]
     print(f"tenants: {', '.join(parts)}; {warnings} warnings", file=stream)
 

@@ -177,36 +177,38 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     """Build and publish the selected tenants; failed tenants keep their previous site."""
     templates, renderer = load_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
+    done = (lambda result: None) if progress is None else progress
+    for result in results:
+        done(result)
     with publish.site_lock(project.site):
         publish.recover(project.site)
-        plans = []
+        to_build = []
         for tenant, warnings in tenants:
             started = time.monotonic()
             try:
-                plans.append(plan_tenant(tenant, warnings, templates, renderer, project))
+                plan = plan_tenant(tenant, warnings, templates, renderer, project)
             except TenantError as exc:
                 results.append(_failed(tenant.slug, tenant.name.value, exc, started))
-        to_build = []
-        for plan in plans:
+                done(results[-1])
+                continue
             reason = _rebuild_reason(project.site, plan, selection.force)
             if reason is None:
-                result = TenantResult(
-                    plan.slug,
-                    "unchanged",
-                    plan.name,
-                    len(plan.site.pages),
-                    reason="inputs unchanged",
-                    problems=plan.warnings,
+                pages = len(plan.site.pages)
+                results.append(
+                    TenantResult(
+                        plan.slug,
+                        "unchanged",
+                        plan.name,
+                        pages,
+                        0.0,
+                        "inputs unchanged",
+                        plan.warnings,
+                    )
                 )
-                results.append(result)
-                if progress:
-                    progress(result)
+                done(results[-1])
             else:
                 to_build.append((plan, reason))
-        for result in _build_all(project, to_build, selection.jobs):
-            results.append(result)
-            if progress:
-                progress(result)
+        results += _build_all(project, to_build, selection.jobs, done)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         _write_directory(project.site)
@@ -332,6 +334,7 @@ def plan_tenant(
             value_sets.append(values)
         except TenantError as exc:
             problems += exc.problems
+    problems = collapse_repeats(problems)
     if any(p.severity is Severity.ERROR for p in problems):
         raise TenantError(problems)
 
@@ -350,7 +353,7 @@ def plan_tenant(
         files=dict(sorted(files.items())),
         nav=_nav(templates, pages),
         base_config=templates.base_config_path,
-        sources={"": Location(tenant.path), **{p.docs_path: p.sources[0] for p in pages}},
+        sources={"": Location(tenant.path), **{p.docs_path: p.source for p in pages}},
     )
     return TenantPlan(
         slug=tenant.slug,
@@ -360,6 +363,23 @@ def plan_tenant(
         warnings=tuple(problems),
         digests=_digests(tenant, site),
     )
+
+
+def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
+    """One line per distinct message (its first place), saying how many more places it has."""
+    groups: dict[tuple[Severity, str], list[Problem]] = {}
+    for problem in problems:
+        groups.setdefault((problem.severity, problem.message), []).append(problem)
+    collapsed = []
+    for (severity, message), group in groups.items():
+        first = group[0]
+        more = len(group) - 1
+        if more:
+            message += f" (and {more} more place{'s' if more > 1 else ''})"
+        collapsed.append(
+            Problem(first.location, message, severity, first.tenant, first.source_line)
+        )
+    return collapsed
 
 
 def _load_metadata(
@@ -470,15 +490,22 @@ def _rebuild_reason(site: Path, plan: TenantPlan, force: bool) -> str | None:
 
 
 def _build_all(
-    project: Project, work: list[tuple[TenantPlan, str]], jobs: int
+    project: Project, work: list[tuple[TenantPlan, str]], jobs: int, done: Progress
 ) -> list[TenantResult]:
     """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone."""
+    results = []
     if jobs <= 1 or len(work) <= 1:
-        return [_build_one(project.site, plan, reason) for plan, reason in work]
+        for plan, reason in work:
+            results.append(_build_one(project.site, plan, reason))
+            done(results[-1])
+        return results
     context = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [pool.submit(_build_one, project.site, plan, reason) for plan, reason in work]
-        return [f.result() for f in futures]
+        for future in concurrent.futures.as_completed(futures):
+            results.append(future.result())
+            done(results[-1])
+    return results
 
 
 def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:

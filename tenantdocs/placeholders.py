@@ -180,7 +180,8 @@ def placeholder_problems(template: ScannedTemplate) -> list[Problem]:
 # --- Markdown contexts ------------------------------------------------------------------
 
 
-def _markdown() -> MarkdownIt:
+def markdown_parser() -> MarkdownIt:
+    """A CommonMark parser (with tables) that keeps link targets exactly as written."""
     md = MarkdownIt("commonmark").enable("table")
     # Keep link targets exactly as written so placeholders in them can be recognised.
     md.validateLink = lambda url: True  # type: ignore[method-assign]
@@ -206,7 +207,7 @@ def _contexts(text: str, offsets: list[int], starts: list[int]) -> list[Context]
         return claimed[:count]
 
     base = Context.PROSE
-    for token in _markdown().parse(text):
+    for token in markdown_parser().parse(text):
         if token.type in ("th_open", "td_open"):
             base = Context.TABLE_CELL
         elif token.type in ("th_close", "td_close"):

@@ -106,8 +106,8 @@ class Page:
     """Navigation title."""
     markdown: str
     """The page's Markdown."""
-    sources: tuple[Location, ...]
-    """The template files it was rendered from."""
+    source: Location
+    """The guide it was rendered from (the app's own or the shared fallback)."""
 
 
 class Renderer:
@@ -188,7 +188,7 @@ class Renderer:
             f"{app.name}/index.md",
             title,
             join_parts(texts),
-            tuple(Location(p.path) for p in parts),
+            Location((app.guide or self.templates.fallback or parts[0]).path),
         )
 
 
@@ -211,8 +211,8 @@ def _check(
         return None
     return Problem(
         placeholder.location,
-        f"tenant '{slug}' has no value for '{placeholder.key}' ({key_spec(placeholder.key).description});"
-        f" set it under 'metadata:' in the tenant file or give a metadata document that has it",
+        f"no value for '{placeholder.key}' ({key_spec(placeholder.key).description}) in tenant"
+        f" '{slug}': set it under 'metadata:' in the tenant file, or give a metadata file that has it",
         tenant=slug,
     )
 

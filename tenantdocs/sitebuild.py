@@ -91,6 +91,11 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
     # Admins read these sites on closed networks: no web fonts from a CDN.
     theme = {**theme, "font": False}
     plugins = base.get("plugins") or ["search"]
+    # Broken relative links and images are reported, with their template line, by the
+    # templates scan; MkDocs' own report of them would only repeat it without a location.
+    validation = base.get("validation") or {}
+    links = {**(validation.get("links") or {}), "not_found": "info"}
+    validation = {**validation, "links": links}
     return {
         "site_name": plan.site_name,
         "docs_dir": str(docs.absolute()),
@@ -98,6 +103,7 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         "nav": list(plan.nav),
         "theme": theme,
         "plugins": plugins,
+        "validation": validation,
         # Links end in index.html so a site also works opened from the file system.
         "use_directory_urls": False,
     }

@@ -8,11 +8,15 @@ one :class:`TemplateError`.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import unquote
+
+from markdown_it.token import Token
 
 from tenantdocs.errors import Location, Problem, Severity, TemplateError
 from tenantdocs.keys import (
@@ -23,7 +27,14 @@ from tenantdocs.keys import (
     url_problem,
     value_problem,
 )
-from tenantdocs.placeholders import ScannedTemplate, placeholder_problems, scan_template
+from tenantdocs.placeholders import (
+    ScannedTemplate,
+    line_starts,
+    locate,
+    markdown_parser,
+    placeholder_problems,
+    scan_template,
+)
 from tenantdocs.yamlfile import YamlProblem, entries, is_null, load_yaml, scalar_text
 
 GUIDE = "sso_configure.md"
@@ -152,6 +163,13 @@ def load_templates(root: Path) -> TemplateSet:
             category=category,
             assets=_assets(folder),
         )
+    seen: set[tuple[Path, str]] = set()
+    for app in apps.values():
+        for part in (p for p in (prefix, app.guide or fallback, suffix) if p is not None):
+            for problem in missing_references(part, app):
+                if (part.path, problem.message) not in seen:
+                    seen.add((part.path, problem.message))
+                    problems.append(problem)
     if not apps:
         problems.append(
             Problem(
@@ -172,6 +190,53 @@ def load_templates(root: Path) -> TemplateSet:
         base_config_path=_base_config(root),
         warnings=tuple(problems),
     )
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def local_references(text: str) -> list[tuple[str, int]]:
+    """Relative image and link targets in a guide, with the offset where each is written."""
+    found: list[tuple[str, int]] = []
+    pos = 0
+
+    def visit(tokens: list[Token]) -> None:
+        nonlocal pos
+        for token in tokens:
+            target = token.attrs.get("src") if token.type == "image" else token.attrs.get("href")
+            relative = (
+                isinstance(target, str)
+                and target
+                and not _SCHEME.match(target)
+                and not target.startswith(("#", "/"))
+                and "%" not in target
+            )
+            if relative:
+                offset = text.find(str(target), pos)
+                found.append((str(target), max(offset, 0)))
+                pos = max(offset, pos)
+            visit(token.children or [])
+
+    visit(markdown_parser().parse(text))
+    return found
+
+
+def missing_references(part: ScannedTemplate, app: App) -> list[Problem]:
+    """Warnings for images and links in ``part`` that point at no file of the app folder."""
+    problems = []
+    starts = line_starts(part.text)
+    for target, offset in local_references(part.text):
+        relative = posixpath.normpath(unquote(target.split("#")[0].split("?")[0]))
+        if relative.startswith("../") or not (app.folder / relative).is_file():
+            problems.append(
+                Problem(
+                    locate(starts, offset, part.path),
+                    f"'{target}' points at no file in the app folder '{app.name}'; it will not"
+                    " work on the published page",
+                    Severity.WARNING,
+                )
+            )
+    return problems
 
 
 def _is_app(folder: Path) -> bool:
