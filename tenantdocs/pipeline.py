@@ -369,7 +369,9 @@ def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
     """One line per distinct message (its first place), saying how many more places it has."""
     groups: dict[tuple[Severity, str], list[Problem]] = {}
     for problem in problems:
-        groups.setdefault((problem.severity, problem.message), []).append(problem)
+        group = groups.setdefault((problem.severity, problem.message), [])
+        if all(p.location != problem.location for p in group):
+            group.append(problem)
     collapsed = []
     for (severity, message), group in groups.items():
         first = group[0]
