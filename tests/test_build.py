@@ -321,7 +321,7 @@ def test_seed_guide_gets_the_tenants_values(
 def test_every_real_guide_publishes_with_the_tenants_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tenantdocs.pipeline import Project, load_template_set, load_tenants, plan_tenant, Selection
+    from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
     from tenantdocs.placeholders import scan_placeholders
 
     monkeypatch.chdir(tmp_path)
