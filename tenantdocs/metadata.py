@@ -19,6 +19,7 @@ import defusedxml.ElementTree as SafeET
 
 from tenantdocs.certificates import Certificate, CertificateError, load_certificate
 from tenantdocs.errors import Location, MetadataError, Problem
+from tenantdocs.keys import value_problem
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -122,6 +123,10 @@ def _idp(entity: ET.Element, limits: tuple[str, ...], data: bytes, where: Locati
     entity_id = (entity.get("entityID") or "").strip()
     if not entity_id:
         raise MetadataError(Problem(where, "EntityDescriptor has no entityID"))
+    problem = value_problem(entity_id)
+    if problem:
+        # The entityID becomes IssuerUri, written into pages: refuse markup like tenant values.
+        raise MetadataError(Problem(where, f"entityID is not usable: {problem}"))
     if "{tenantid}" in entity_id.lower():
         raise MetadataError(
             Problem(
@@ -154,9 +159,10 @@ def _idp(entity: ET.Element, limits: tuple[str, ...], data: bytes, where: Locati
 
 
 def _endpoint(descriptor: ET.Element, name: str, where: Location) -> str | None:
-    by_binding = {
-        e.get("Binding"): e.get("Location") for e in descriptor.findall(f"{{{MD}}}{name}")
-    }
+    by_binding: dict[str | None, str | None] = {}
+    for element in descriptor.findall(f"{{{MD}}}{name}"):
+        # The first endpoint of a binding is the one meant, as in other SAML toolkits.
+        by_binding.setdefault(element.get("Binding"), element.get("Location"))
     url = by_binding.get(REDIRECT) or by_binding.get(POST)
     if url is None:
         return None

@@ -241,16 +241,20 @@ def _inline_contexts(children: Sequence[Token], base: Context) -> list[Context]:
     """Contexts of the placeholders in an inline token's children, in source order."""
     found: list[Context] = []
     pending_urls: list[list[Context]] = []  # link targets come after the link text
+    in_autolink = False  # an autolink's text repeats its target: count the target only
     for child in children:
         if child.type == "text":
-            found += [base] * _count(child.content)
+            if not in_autolink:
+                found += [base] * _count(child.content)
         elif child.type == "code_inline":
             found += [Context.INLINE_CODE] * _count(child.content)
         elif child.type == "html_inline":
             found += [_tag_context(child.content, m.start()) for m in _find_spans(child.content)]
         elif child.type == "link_open":
+            in_autolink = child.markup == "autolink"
             pending_urls.append(_url_contexts(child))
         elif child.type == "link_close" and pending_urls:
+            in_autolink = False
             found += pending_urls.pop()
         elif child.type == "image":
             found += _inline_contexts(child.children or [], base)
@@ -285,11 +289,16 @@ def _html_context(text: str, offset: int, line_start: int) -> Context:
     return _tag_context(text[line_start:offset], offset - line_start)
 
 
+# The line up to a placeholder in a link destination: `[text](` or `[label]: `, then `<` and
+# the start of the URL, if any.
+_IN_LINK_DESTINATION = re.compile(r"(?:\]\(|^\s{0,3}\[[^\]]+\]:\s*)<?(?P<url>[^\s<>()]*)$")
+
+
 def _line_context(text: str, offset: int, line_start: int) -> Context:
     """Fallback when the parse does not line up: look at the line before the placeholder."""
     before = text[line_start:offset]
-    if before.endswith(("](", "](<")) or re.match(r"\s{0,3}\[[^\]]+\]:\s*<?$", before):
-        return Context.LINK_URL
+    if destination := _IN_LINK_DESTINATION.search(before):
+        return Context.LINK_URL_PART if destination["url"] else Context.LINK_URL
     if before.count("`") % 2 == 1:
         return Context.INLINE_CODE
     if before.rfind("<") > before.rfind(">"):
@@ -318,7 +327,11 @@ def to_jinja(text: str, placeholders: Sequence[Placeholder], *, uses_jinja: bool
     parts = []
     pos = 0
     for index, ph in enumerate(placeholders):
-        parts.append(keep(text[pos : ph.start]))
+        before = keep(text[pos : ph.start])
+        if before.endswith("{"):
+            # `{` + `{{ ph(i) }}` would lex as `{{` + `{ ph(i) }}`: write that brace as a string.
+            before = before[:-1] + "{{ '{' }}"
+        parts.append(before)
         parts.append("{{ ph(%d) }}" % index)
         pos = ph.end
     parts.append(keep(text[pos:]))

@@ -7,7 +7,7 @@ of the file with its line and column.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +25,7 @@ from tenantdocs.keys import (
     url_problem,
     value_problem,
 )
-from tenantdocs.yamlfile import Entry, YamlProblem, entries, is_null, load_yaml, scalar_text
+from tenantdocs.yamlfile import Entry, YamlProblem, is_null, load_yaml, scalar_text, scan_entries
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -116,14 +116,13 @@ class _Collector:
     def warn(self, location: Location, message: str) -> None:
         self.problems.append(Problem(location, message, Severity.WARNING))
 
-    def entries(self, node: yaml.Node, what: str) -> list[Entry]:
-        """A mapping's entries; a structural problem is recorded and ends the mapping."""
-        found: list[Entry] = []
-        try:
-            found.extend(entries(node, self.path, what))
-        except YamlProblem as exc:
-            self.problems.append(exc.problem)
-        return found
+    def entries(self, node: yaml.Node, what: str) -> Iterator[Entry]:
+        """A mapping's entries; an odd or repeated key is recorded and skipped, the rest go on."""
+        for item in scan_entries(node, self.path, what):
+            if isinstance(item, Problem):
+                self.problems.append(item)
+            else:
+                yield item
 
     def text(
         self, entry: Entry, check: Callable[[str], str | None] | None = None
@@ -169,7 +168,7 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
         root = load_yaml(text, path)
     except YamlProblem as exc:
         raise TenantError([*out.problems, exc.problem]) from None
-    if root is None:
+    if root is None or is_null(root):  # no document, or only '---' and comments
         raise TenantError([*out.problems, Problem(Location(path), "tenant file is empty")])
 
     name: Setting | None = None

@@ -76,6 +76,10 @@ def load_yaml(text: str, path: Path) -> yaml.Node | None:
         mark = exc.problem_mark or exc.context_mark
         location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         reason = (exc.problem or exc.context or "invalid YAML").strip()
+        if exc.problem and exc.context and exc.context_mark:
+            # Where the unclosed quote or bracket started is what the writer must fix.
+            start = exc.context_mark
+            reason += f" ({exc.context.strip()} that starts at line {start.line + 1}, column {start.column + 1})"
         raise YamlProblem(Problem(location, f"invalid YAML: {reason}")) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(Problem(Location(path), f"invalid YAML: {exc}")) from None
@@ -98,26 +102,36 @@ def _check_tags(node: yaml.Node, path: Path) -> None:
 
 def entries(node: yaml.Node, path: Path, what: str) -> Iterator[Entry]:
     """Yield a mapping's entries; raise YamlProblem for a non-mapping, odd or repeated key."""
+    for item in scan_entries(node, path, what):
+        if isinstance(item, Problem):
+            raise YamlProblem(item)
+        yield item
+
+
+def scan_entries(node: yaml.Node, path: Path, what: str) -> Iterator[Entry | Problem]:
+    """Yield a mapping's entries in order, and a Problem in place of each odd or repeated key."""
     if not isinstance(node, yaml.MappingNode):
-        raise YamlProblem(Problem(node_location(path, node), f"{what} must be a mapping"))
+        yield Problem(node_location(path, node), f"{what} must be a mapping")
+        return
     seen: dict[str, Location] = {}
     for key_node, value_node in node.value:
         location = node_location(path, key_node)
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-            raise YamlProblem(Problem(location, f"keys in {what} must be plain strings"))
+            yield Problem(location, f"keys in {what} must be plain strings")
+            continue
         key = str(key_node.value)
         if key in seen:
-            first = seen[key]
-            raise YamlProblem(
-                Problem(location, f"duplicate key '{key}' (first at line {first.line})")
-            )
+            yield Problem(location, f"duplicate key '{key}' (first at line {seen[key].line})")
+            continue
         seen[key] = location
         yield Entry(key, location, value_node)
 
 
 def scalar_text(node: yaml.Node, path: Path, what: str) -> str:
     """The text of a scalar exactly as written (no YAML 1.1 guessing of numbers or dates)."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag == NULL_TAG:
+    if is_null(node):
+        raise YamlProblem(Problem(node_location(path, node), f"{what} has no value"))
+    if not isinstance(node, yaml.ScalarNode):
         raise YamlProblem(Problem(node_location(path, node), f"{what} must be a single value"))
     return str(node.value)
 
