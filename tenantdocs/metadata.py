@@ -19,7 +19,7 @@ import defusedxml.ElementTree as SafeET
 
 from tenantdocs.certificates import Certificate, CertificateError, load_certificate
 from tenantdocs.errors import Location, MetadataError, Problem
-from tenantdocs.keys import value_problem
+from tenantdocs.keys import shorten, value_problem
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -78,7 +78,8 @@ def parse_metadata(data: bytes, path: Path, entity_id: str | None = None) -> Idp
             Problem(where, "metadata has no identity provider (no IDPSSODescriptor)")
         )
     else:
-        names = ", ".join(sorted(e.get("entityID", "?") for e, _ in idps))
+        found = sorted(shorten(e.get("entityID", "?")) for e, _ in idps)
+        names = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
         raise MetadataError(
             Problem(
                 where,

@@ -27,6 +27,8 @@ from tenantdocs.keys import did_you_mean, lookup_key, suggest_key
 _PLACEHOLDER = re.compile(
     r"%(?:(?P<ns>[Mm][Ee][Tt][Aa][Dd][Aa][Tt][Aa]):(?P<key>[^%\s]*)|(?P<bare>[A-Za-z]\w*))%"
 )
+# Any `%metadata:` text; one that starts no well-formed placeholder would be published raw.
+_NAMESPACE = re.compile(r"%metadata:", re.IGNORECASE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 JINJA_PRAGMA = "{# tenantdocs: jinja #}"
@@ -163,6 +165,17 @@ def placeholder_problems(template: ScannedTemplate) -> list[Problem]:
                     ph.location,
                     f"'{ph.spelling}' is a non-canonical spelling of '{ph.key}'",
                     Severity.WARNING,
+                )
+            )
+    starts = line_starts(template.text)
+    covered = {ph.start for ph in template.placeholders}
+    for match in _NAMESPACE.finditer(template.text):
+        if match.start() not in covered:
+            problems.append(
+                Problem(
+                    locate(starts, match.start(), template.path),
+                    "malformed placeholder: write %metadata:Key% with a key of letters and"
+                    " digits and a closing %",
                 )
             )
     for spelling, location in template.metadata_refs:

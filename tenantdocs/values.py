@@ -93,6 +93,9 @@ class LoadedMetadata:
     """Human description of the source: the file path or the URL with its fetch time."""
 
 
+IDP_ENDPOINT_KEYS = frozenset(
+    {"singleSignOnServiceUrl", "singleSignOutServiceUrl", "IssuerUri", "wsFederationSignInUrl"}
+)
 BASE64_CERTIFICATE = "signing-certificate.cer"
 RAW_CERTIFICATE = "signing-certificate-raw.cer"
 METADATA_COPY = "federation-metadata.xml"
@@ -112,7 +115,12 @@ def resolve_values(tenant: Tenant, app: App, metadata: LoadedMetadata | None) ->
             for key, d in app.defaults.items()
         }
     )
-    put(_derived(tenant, app))
+    derived = _derived(tenant, app)
+    if metadata is not None:
+        # The document describes the IdP: an endpoint it lacks (e.g. no SingleLogoutService)
+        # must not be filled with an Entra URL guessed from tenant_id.
+        derived = {k: v for k, v in derived.items() if k not in IDP_ENDPOINT_KEYS}
+    put(derived)
     if metadata is not None:
         layer, files = _from_metadata(app.name, metadata)
         put(layer)

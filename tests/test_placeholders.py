@@ -15,6 +15,7 @@ from tenantdocs.placeholders import (
     Placeholder,
     line_starts,
     locate,
+    placeholder_problems,
     scan_placeholders,
     scan_template,
     to_jinja,
@@ -264,3 +265,37 @@ def test_renderer_keeps_crlf_and_jinja_lookalikes_byte_for_byte() -> None:
     assert render_guide(template, {"IssuerUri": ISSUER}) == template.replace(
         "%metadata:IssuerUri%", ISSUER
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Paste %metadata:Issuer Uri% here.\n",
+            [
+                "t.md:1:7: error: malformed placeholder: write %metadata:Key% with a key of"
+                " letters and digits and a closing %"
+            ],
+        ),
+        (
+            "a\nb %metadata:IssuerUri and no closing sign\n",
+            [
+                "t.md:2:3: error: malformed placeholder: write %metadata:Key% with a key of"
+                " letters and digits and a closing %"
+            ],
+        ),
+        (
+            "x %metadata:IssuerUrl% y %metadata:SignOnUrl%\n",
+            [
+                "t.md:1:3: error: unknown key 'IssuerUrl' in %metadata:IssuerUrl%"
+                " (did you mean 'IssuerUri'?)",
+                "t.md:1:26: warning: 'SignOnUrl' is a non-canonical spelling of"
+                " 'singleSignOnServiceUrl'",
+            ],
+        ),
+        ("50% off, %PATH% and %metadata:IssuerUri%\n", []),
+    ],
+)
+def test_template_problems_are_located(text: str, expected: list[str]) -> None:
+    template = scan_template(text, Path("t.md"))
+    assert [str(p) for p in placeholder_problems(template)] == expected

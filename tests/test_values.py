@@ -177,15 +177,17 @@ def test_metadata_provenance_names_the_element() -> None:
     assert value.provenance.detail == "tenants/contoso/litware-crm.xml: SingleSignOnService"
 
 
-def test_metadata_overrides_derived_issuer_but_keeps_other_derived_values() -> None:
+def test_metadata_replaces_every_derived_endpoint_but_keeps_derived_ids() -> None:
     document = loaded(make_metadata("https://idp.example.com/saml", slo=[]))
     values = resolve_values(tenant(f"name: Contoso\ntenant_id: {TID}\n"), app(), document).values
     assert values["IssuerUri"].text == "https://idp.example.com/saml"
     assert values["IssuerUri"].provenance.origin is Origin.METADATA
-    # No SingleLogoutService in the document: the value derived from tenant_id stays.
-    assert values["singleSignOutServiceUrl"].text == f"{ENTRA}/{TID}/saml2"
-    assert values["singleSignOutServiceUrl"].provenance.origin is Origin.DERIVED
-    assert values["wsFederationSignInUrl"].provenance.origin is Origin.DERIVED
+    # The document has no SingleLogoutService: an Entra URL guessed from tenant_id would be
+    # wrong for this IdP, so the key has no value (a template using it is an error).
+    assert "singleSignOutServiceUrl" not in values
+    assert "wsFederationSignInUrl" not in values
+    assert values["tenantId"].provenance.origin is Origin.DERIVED
+    assert values["changePasswordUrl"].provenance.origin is Origin.DERIVED
 
 
 def test_tenant_values_beat_app_defaults_for_app_level_keys() -> None:
