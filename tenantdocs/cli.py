@@ -24,9 +24,8 @@ from tenantdocs.pipeline import (
     build,
     check,
     default_jobs,
+    refresh,
 )
-
-COMMANDS = ("build", "check")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -117,6 +116,19 @@ def make_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate every template against every tenant; write nothing",
     )
+    serve_parser = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="live preview of a tenant's site; rebuilds and reloads on every change",
+    )
+    serve_parser.add_argument(
+        "--port", type=int, default=8000, metavar="N", help="port on 127.0.0.1 (default: 8000)"
+    )
+    commands.add_parser(
+        "refresh",
+        parents=[common],
+        help="fetch metadata URLs, update the cache, report what changed",
+    )
     return parser
 
 
@@ -140,7 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=getattr(args, "force", False),
         offline=getattr(args, "offline", False),
     )
+    if args.command == "serve" and len(selection.slugs) != 1:
+        parser.print_usage(sys.stderr)
+        print("tenantdocs serve: error: give exactly one --tenant SLUG", file=sys.stderr)
+        return 2
     try:
+        if args.command == "serve":
+            from tenantdocs.serve import serve
+
+            return serve(project, selection.slugs[0], args.port)
+        if args.command == "refresh":
+            return _refresh(project, selection, args.report)
         if args.command == "check":
             result = check(project, selection)
         else:
@@ -163,6 +185,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_problems(tenant.problems, sys.stderr)
     _print_summary(result, sys.stdout)
     _write_report(args.report, result.to_json())
+    return result.exit_code
+
+
+def _refresh(project: Project, selection: Selection, report: Path | None) -> int:
+    """Run ``refresh``: one line per tenant/app on stdout, problems on stderr."""
+    result = refresh(project, selection)
+    for invalid in result.invalid:
+        _print_problems(invalid.problems, sys.stderr)
+    for outcome in result.outcomes:
+        _print_problems(outcome.problems, sys.stderr)
+        line = f"{outcome.slug}/{outcome.app}: {outcome.status}"
+        if outcome.changes:
+            line += ": " + "; ".join(f"{c.key}: {c.old} -> {c.new}" for c in outcome.changes)
+        print(line)
+    changed = result.changed_tenants
+    print(f"changed tenants: {' '.join(changed) if changed else '(none)'}")
+    _write_report(report, result.to_json())
     return result.exit_code
 
 

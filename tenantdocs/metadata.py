@@ -8,14 +8,20 @@ the keys and are ignored).
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tenantdocs.certificates import Certificate, CertificateError, load_certificate
 from tenantdocs.errors import Location, MetadataError, Problem
@@ -181,3 +187,193 @@ def _earliest(limits: tuple[str, ...], where: Location) -> datetime | None:
         except ValueError:
             raise MetadataError(Problem(where, f"validUntil '{text}' is not a date-time")) from None
     return min(parsed, default=None)
+
+
+# --- fetching ----------------------------------------------------------------------------
+
+LOOPBACK_ENV = "TENANTDOCS_ALLOW_LOOPBACK_HTTP"
+TIMEOUT_ENV = "TENANTDOCS_FETCH_TIMEOUT"
+MAX_REDIRECTS = 3
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class MetadataFetchError(Exception):
+    """Raised by :func:`download` when a URL is refused or cannot be fetched; a plain reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """The answer to one (conditional) GET."""
+
+    url: str
+    """The URL finally answered (after same-host redirects)."""
+    data: bytes | None
+    """The body; None for 304 Not Modified."""
+    etag: str | None
+    """The ETag header, if any."""
+    last_modified: str | None
+    """The Last-Modified header, if any."""
+
+
+def check_url(url: str) -> None:
+    """Refuse anything but https (plain http only to loopback, and only when tests allow it)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    loopback_ok = os.environ.get(LOOPBACK_ENV) == "1" and parts.hostname in _LOOPBACK_HOSTS
+    if parts.scheme == "http" and loopback_ok:
+        return
+    raise MetadataFetchError(f"refusing '{shorten(url)}': metadata must be fetched over https://")
+
+
+def _session() -> requests.Session:
+    """A session that retries connection errors and 5xx answers with backoff (urllib3 Retry)."""
+    retry = Retry(
+        total=3,
+        connect=3,
+        read=1,
+        status=3,
+        backoff_factor=0.25,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+        redirect=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.trust_env = False  # no proxy or netrc surprises from the environment
+    return session
+
+
+def fetch_timeout() -> float:
+    """Seconds to wait for a connection, and between bytes (``TENANTDOCS_FETCH_TIMEOUT``)."""
+    try:
+        return max(0.1, float(os.environ.get(TIMEOUT_ENV, "10")))
+    except ValueError:
+        return 10.0
+
+
+def download(
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int = MAX_METADATA_BYTES,
+) -> Download:
+    """GET ``url`` conditionally, with timeouts, a size cap and same-host redirects only."""
+    check_url(url)
+    timeout = fetch_timeout()
+    deadline = time.monotonic() + 3 * timeout
+    headers = {"Accept": "application/samlmetadata+xml, application/xml, text/xml"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    with _session() as session:
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = session.get(
+                    url,
+                    headers=headers,
+                    timeout=(timeout, timeout),
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.RetryError as exc:
+                raise MetadataFetchError(f"server kept failing ({_reason(exc)})") from None
+            except requests.exceptions.Timeout:
+                raise MetadataFetchError(f"no answer within {timeout:g} s") from None
+            except requests.exceptions.RequestException as exc:
+                raise MetadataFetchError(f"cannot connect ({_reason(exc)})") from None
+            with response:
+                if response.is_redirect:
+                    url = _redirect_target(url, response.headers.get("Location", ""))
+                    continue
+                if response.status_code == 304:
+                    return Download(url, None, etag, last_modified)
+                if response.status_code != 200:
+                    raise MetadataFetchError(
+                        f"HTTP {response.status_code} {response.reason or ''}".strip()
+                    )
+                data = _read_capped(response, max_bytes, deadline)
+                return Download(
+                    url, data, response.headers.get("ETag"), response.headers.get("Last-Modified")
+                )
+    raise MetadataFetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _redirect_target(url: str, location: str) -> str:
+    target = urljoin(url, location)
+    old, new = urlsplit(url), urlsplit(target)
+    if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+        raise MetadataFetchError(
+            f"refusing redirect to another scheme or host ({shorten(new.scheme + '://' + (new.netloc or ''))})"
+        )
+    return target
+
+
+def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+    length = response.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise MetadataFetchError(f"document is larger than {max_bytes} bytes")
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise MetadataFetchError(f"document is larger than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise MetadataFetchError("document took too long to arrive")
+            chunks.append(chunk)
+    except requests.exceptions.RequestException as exc:
+        raise MetadataFetchError(f"connection broke while reading ({_reason(exc)})") from None
+    return b"".join(chunks)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests/urllib3 error, short and without tenant data."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    text = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
+    return shorten(text or type(exc).__name__, 120)
+
+
+# --- changes between two versions of a document ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One value that differs between the cached and the fetched document."""
+
+    key: str
+    """The metadata key, or ``signing certificates``."""
+    old: str | None
+    """The previous value (None when it had none)."""
+    new: str | None
+    """The new value (None when it has none now)."""
+
+
+def document_changes(old: IdpMetadata | None, new: IdpMetadata) -> list[Change]:
+    """What a pipeline must rebuild for: changed endpoints, entity ID or certificates."""
+    if old is None:
+        return [Change("document", None, "first fetch")]
+    changes = [
+        Change(key, a, b)
+        for key, a, b in (
+            ("IssuerUri", old.entity_id, new.entity_id),
+            ("singleSignOnServiceUrl", old.sso_url, new.sso_url),
+            ("singleSignOutServiceUrl", old.slo_url, new.slo_url),
+        )
+        if a != b
+    ]
+    old_certs = [c.sha256 for c in old.signing_certificates]
+    new_certs = [c.sha256 for c in new.signing_certificates]
+    if old_certs != new_certs:
+        changes.append(
+            Change(
+                "signing certificates", ", ".join(old_certs) or None, ", ".join(new_certs) or None
+            )
+        )
+    return changes

@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,13 @@ from tenantdocs.errors import (
     UsageError,
 )
 from tenantdocs.keys import did_you_mean, suggest
-from tenantdocs.metadata import parse_metadata
+from tenantdocs.metadata import Change, IdpMetadata, document_changes, parse_metadata
 from tenantdocs.render import Page, Renderer, render_directory, render_home
 from tenantdocs.sitebuild import SitePlan, build_site
+from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
 from tenantdocs.templates import TemplateSet, load_templates
-from tenantdocs.tenants import Setting, Tenant, parse_tenant
-from tenantdocs.values import LoadedMetadata, ValueSet, resolve_values
+from tenantdocs.tenants import Tenant, parse_tenant
+from tenantdocs.values import ValueSet, resolve_values
 
 TENANT_SUFFIXES = (".yml", ".yaml")
 
@@ -150,6 +152,81 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    """What ``refresh`` found for one tenant × app with a metadata URL."""
+
+    slug: str
+    """The tenant."""
+    app: str
+    """The app."""
+    url: str
+    """The metadata URL."""
+    status: str
+    """``changed``, ``unchanged`` or ``failed`` (a stale cached copy counts as failed)."""
+    fetch: str = ""
+    """``fetched``, ``not modified`` or ``stale``."""
+    fetched_at: str = ""
+    """When the bytes in the cache were fetched or confirmed."""
+    changes: tuple[Change, ...] = ()
+    """Values that changed (old → new)."""
+    problems: tuple[Problem, ...] = ()
+    """Errors and warnings."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    """The outcome of ``refresh``."""
+
+    outcomes: tuple[RefreshOutcome, ...]
+    """Per tenant × app with a URL source."""
+    invalid: tuple[TenantResult, ...] = ()
+    """Tenants whose file is invalid."""
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every URL was fetched (changed or not), 1 when some fetch or tenant failed."""
+        failed = any(o.status == "failed" for o in self.outcomes) or bool(self.invalid)
+        return 1 if failed else 0
+
+    @property
+    def changed_tenants(self) -> list[str]:
+        """Tenants to rebuild: some value or certificate of theirs changed."""
+        return sorted({o.slug for o in self.outcomes if o.status == "changed"})
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--report`` document of ``refresh``."""
+        return {
+            "tool": "tenantdocs",
+            "version": __version__,
+            "command": "refresh",
+            "exit_code": self.exit_code,
+            "changed_tenants": self.changed_tenants,
+            "apps": [
+                {
+                    "tenant": o.slug,
+                    "app": o.app,
+                    "url": o.url,
+                    "status": o.status,
+                    "fetch": o.fetch,
+                    "fetched_at": o.fetched_at,
+                    "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in o.changes],
+                    "errors": [
+                        _problem_json(p) for p in o.problems if p.severity is Severity.ERROR
+                    ],
+                    "warnings": [
+                        _problem_json(p) for p in o.problems if p.severity is Severity.WARNING
+                    ],
+                }
+                for o in self.outcomes
+            ],
+            "invalid_tenants": [
+                {"slug": t.slug, "errors": [_problem_json(p) for p in t.problems]}
+                for t in self.invalid
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TenantPlan:
     """A tenant ready to build: every page rendered, every file to publish in hand."""
 
@@ -177,6 +254,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     """Build and publish the selected tenants; failed tenants keep their previous site."""
     templates, renderer = load_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
+    loader = metadata_loader(project, selection)
     done = (lambda result: None) if progress is None else progress
     for result in results:
         done(result)
@@ -186,7 +264,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         for tenant, warnings in tenants:
             started = time.monotonic()
             try:
-                plan = plan_tenant(tenant, warnings, templates, renderer, project)
+                plan = plan_tenant(tenant, warnings, templates, renderer, loader)
             except TenantError as exc:
                 results.append(_failed(tenant.slug, tenant.name.value, exc, started))
                 done(results[-1])
@@ -219,10 +297,11 @@ def check(project: Project, selection: Selection) -> RunResult:
     """Validate every template against every selected tenant; write nothing."""
     templates, renderer = load_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
+    loader = metadata_loader(project, selection)
     for tenant, warnings in tenants:
         started = time.monotonic()
         try:
-            plan = plan_tenant(tenant, warnings, templates, renderer, project)
+            plan = plan_tenant(tenant, warnings, templates, renderer, loader)
         except TenantError as exc:
             results.append(_failed(tenant.slug, tenant.name.value, exc, started))
             continue
@@ -239,6 +318,60 @@ def check(project: Project, selection: Selection) -> RunResult:
     return RunResult("check", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
 
 
+def refresh(project: Project, selection: Selection) -> RefreshResult:
+    """Fetch every selected tenant's metadata URLs, update the cache, report what changed."""
+    templates = load_templates(project.templates)
+    tenants, failed = load_tenants(project, templates, selection)
+    loader = MetadataLoader(project.tenants, project.cache, False, datetime.now(UTC))
+    outcomes: list[RefreshOutcome] = []
+    for tenant, _ in tenants:
+        for app in tenant.app_names(templates.apps):
+            ref = metadata_source(tenant, app)
+            if ref is None or ref.kind != "url":
+                continue
+            try:
+                fetch, document = loader.fetch(tenant, ref)
+            except TenantError as exc:
+                outcomes.append(
+                    RefreshOutcome(
+                        tenant.slug, app, ref.value, "failed", problems=tuple(exc.problems)
+                    )
+                )
+                continue
+            previous = _parse_quietly(fetch.previous, ref)
+            changes = tuple(document_changes(previous, document)) if fetch.status != "stale" else ()
+            warning = (
+                (Problem(ref.location, fetch.warning, Severity.WARNING, tenant.slug),)
+                if fetch.warning
+                else ()
+            )
+            status = (
+                "failed" if fetch.status == "stale" else ("changed" if changes else "unchanged")
+            )
+            outcomes.append(
+                RefreshOutcome(
+                    tenant.slug,
+                    app,
+                    ref.value,
+                    status,
+                    fetch.status,
+                    fetch.entry.fetched_at,
+                    changes,
+                    warning,
+                )
+            )
+    return RefreshResult(tuple(outcomes), tuple(failed))
+
+
+def _parse_quietly(data: bytes | None, ref: SourceRef) -> IdpMetadata | None:
+    if data is None:
+        return None
+    try:
+        return parse_metadata(data, Path(ref.value), ref.entity_id)
+    except TenantdocsError:
+        return None
+
+
 # --- loading ----------------------------------------------------------------------------
 
 
@@ -248,17 +381,22 @@ def load_template_set(project: Project) -> tuple[TemplateSet, Renderer]:
     return templates, Renderer(templates)
 
 
+def tenant_paths(tenants_dir: Path) -> dict[str, Path]:
+    """Tenant files by slug (file stem); raise UsageError when the folder is missing."""
+    if not tenants_dir.is_dir():
+        raise UsageError(Problem(Location(tenants_dir), "tenants folder not found"))
+    return {
+        p.stem: p
+        for p in sorted(tenants_dir.iterdir())
+        if p.suffix in TENANT_SUFFIXES and p.is_file()
+    }
+
+
 def load_tenants(
     project: Project, templates: TemplateSet, selection: Selection
 ) -> tuple[list[tuple[Tenant, tuple[Problem, ...]]], list[TenantResult]]:
     """Validate the selected tenant files: valid tenants (with warnings), results for the rest."""
-    if not project.tenants.is_dir():
-        raise UsageError(Problem(Location(project.tenants), "tenants folder not found"))
-    paths = {
-        p.stem: p
-        for p in sorted(project.tenants.iterdir())
-        if p.suffix in TENANT_SUFFIXES and p.is_file()
-    }
+    paths = tenant_paths(project.tenants)
     for slug in selection.slugs:
         if slug not in paths:
             raise UsageError(
@@ -304,6 +442,11 @@ def _read_tenant_text(path: Path) -> str:
         raise TenantError(Problem(Location(path, line), "tenant file is not UTF-8 text")) from None
 
 
+def metadata_loader(project: Project, selection: Selection) -> MetadataLoader:
+    """One loader per run: each metadata source is read or fetched once."""
+    return MetadataLoader(project.tenants, project.cache, selection.offline, datetime.now(UTC))
+
+
 def in_shard(slug: str, index: int, count: int) -> bool:
     """Whether ``slug`` belongs to shard ``index`` (1-based) of ``count``; stable per slug."""
     digest = hashlib.sha256(slug.encode("utf-8")).digest()
@@ -318,17 +461,17 @@ def plan_tenant(
     warnings: Sequence[Problem],
     templates: TemplateSet,
     renderer: Renderer,
-    project: Project,
+    loader: MetadataLoader,
 ) -> TenantPlan:
     """Resolve values and render every page of one tenant; raise TenantError with all problems."""
     problems = list(warnings)
     pages: list[Page] = []
     value_sets: list[ValueSet] = []
-    documents: dict[tuple[Path, str | None], LoadedMetadata] = {}
     for app_name in tenant.app_names(templates.apps):
         app = templates.apps[app_name]
         try:
-            metadata = _load_metadata(tenant, app_name, project, documents)
+            metadata, fetch_warnings = loader.load(tenant, app_name)
+            problems += fetch_warnings
             values = resolve_values(tenant, app, metadata)
             pages.append(renderer.render_app(app, values, tenant.slug))
             value_sets.append(values)
@@ -382,59 +525,6 @@ def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
             Problem(first.location, message, severity, first.tenant, first.source_line)
         )
     return collapsed
-
-
-def _load_metadata(
-    tenant: Tenant,
-    app: str,
-    project: Project,
-    documents: dict[tuple[Path, str | None], LoadedMetadata],
-) -> LoadedMetadata | None:
-    """The app's federation metadata (its own source, else the tenant-wide one), parsed."""
-    entry = tenant.app_entry(app)
-    source = (
-        entry.source if entry.source.metadata_file or entry.source.metadata_url else tenant.source
-    )
-    entity_id = source.entity_id.value if source.entity_id else None
-    if source.metadata_url is not None:
-        raise TenantError(
-            Problem(
-                source.metadata_url.location,
-                "metadata_url is not supported by this version; use metadata_file",
-                tenant=tenant.slug,
-            )
-        )
-    if source.metadata_file is None:
-        return None
-    path = _local_metadata_path(project.tenants, source.metadata_file, tenant.slug)
-    key = (path, entity_id)
-    if key not in documents:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TenantError(
-                Problem(
-                    source.metadata_file.location,
-                    f"cannot read metadata file '{source.metadata_file.value}': {exc.strerror}",
-                    tenant=tenant.slug,
-                )
-            ) from None
-        document = parse_metadata(data, path, entity_id)
-        documents[key] = LoadedMetadata(document, Location(path), source.metadata_file.value)
-    return documents[key]
-
-
-def _local_metadata_path(tenants_dir: Path, setting: Setting, slug: str) -> Path:
-    """The metadata file a tenant names; it must stay inside the tenants folder (no symlink out)."""
-    root = tenants_dir.resolve()
-    path = (tenants_dir / setting.value).resolve()
-    if not path.is_relative_to(root):
-        raise TenantError(
-            Problem(
-                setting.location, "metadata_file must be inside the tenants folder", tenant=slug
-            )
-        )
-    return path
 
 
 def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:

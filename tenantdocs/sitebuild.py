@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,3 +145,36 @@ def _warning(plan: SitePlan, record: logging.LogRecord) -> Problem:
     message = record.getMessage().splitlines()[0]
     source = next((loc for page, loc in plan.sources.items() if f"'{page}'" in message), None)
     return Problem(source or plan.sources[""], f"MkDocs: {message}", Severity.WARNING)
+
+
+def serve_live(
+    root: Path,
+    host: str,
+    port: int,
+    rebuild: Callable[[], None],
+    watched: Sequence[Path],
+    on_request: Callable[[str], None],
+) -> None:
+    """Serve ``root`` with MkDocs' live-reload server until interrupted.
+
+    ``rebuild`` runs after any change below ``watched`` (then browsers reload);
+    ``on_request`` gets the first path segment of each page request before it is answered.
+    """
+    from mkdocs.livereload import LiveReloadServer
+
+    class Server(LiveReloadServer):
+        def serve_request(self, environ: dict[str, Any], start_response: Any) -> Any:
+            segment = str(environ.get("PATH_INFO", "")).strip("/").split("/", 1)[0]
+            if segment:
+                on_request(segment)
+            return super().serve_request(environ, start_response)
+
+    server = Server(builder=rebuild, host=host, port=port, root=str(root))
+    for path in watched:
+        server.watch(str(path))
+    try:
+        server.serve()  # type: ignore[no-untyped-call]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()

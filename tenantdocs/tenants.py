@@ -27,6 +27,7 @@ from tenantdocs.keys import (
 )
 from tenantdocs.yamlfile import Entry, YamlProblem, is_null, load_yaml, scalar_text, scan_entries
 
+DEFAULT_MAX_AGE_DAYS = 7
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
@@ -87,6 +88,10 @@ class Tenant:
     """Tenant-wide values by canonical key."""
     apps: Mapping[str, AppEntry] | None
     """Listed apps, or None for every app in the templates."""
+    allow_expired_certificate: bool = False
+    """Publish even when every signing certificate has expired (default: an error)."""
+    metadata_max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    """How old a cached metadata copy may be and still stand in for a failed fetch."""
 
     def app_names(self, available: Collection[str]) -> list[str]:
         """The apps this tenant's site contains, sorted."""
@@ -99,7 +104,17 @@ class Tenant:
         return AppEntry(app, Location(self.path))
 
 
-_TOP_KEYS = ("name", "tenant_id", "metadata", "metadata_file", "metadata_url", "entity_id", "apps")
+_TOP_KEYS = (
+    "name",
+    "tenant_id",
+    "metadata",
+    "metadata_file",
+    "metadata_url",
+    "entity_id",
+    "apps",
+    "allow_expired_certificate",
+    "metadata_max_age_days",
+)
 _APP_KEYS = ("app_id", "metadata", "metadata_file", "metadata_url", "entity_id")
 
 
@@ -143,6 +158,16 @@ class _Collector:
         return Setting(value, location)
 
 
+def _bool_problem(value: str) -> str | None:
+    return None if value.lower() in ("true", "false") else "must be true or false"
+
+
+def _days_problem(value: str) -> str | None:
+    return (
+        None if value.isdigit() and 0 < int(value) <= 3650 else "must be a number of days (1-3650)"
+    )
+
+
 def _guid_problem(value: str) -> str | None:
     return None if _GUID.fullmatch(value) else f"'{shorten(value)}' is not a GUID"
 
@@ -177,6 +202,8 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
     apps: dict[str, AppEntry] | None = None
     source_entries: list[Entry] = []
     name_given = False
+    allow_expired = False
+    max_age = DEFAULT_MAX_AGE_DAYS
     for entry in out.entries(root, "a tenant file"):
         if entry.key == "name":
             name_given = True
@@ -189,6 +216,12 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
             source_entries.append(entry)
         elif entry.key == "apps":
             apps = _parse_apps(out, entry, app_names)
+        elif entry.key == "allow_expired_certificate":
+            setting = out.text(entry, _bool_problem)
+            allow_expired = setting is not None and setting.value.lower() == "true"
+        elif entry.key == "metadata_max_age_days":
+            setting = out.text(entry, _days_problem)
+            max_age = int(setting.value) if setting else max_age
         else:
             _unknown(out, entry, _TOP_KEYS, "tenant file")
     source = _parse_source(out, source_entries)
@@ -206,6 +239,8 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
         source=source,
         metadata=MappingProxyType(dict(metadata)),
         apps=MappingProxyType(apps) if apps is not None else None,
+        allow_expired_certificate=allow_expired,
+        metadata_max_age_days=max_age,
     )
     return tenant, [_with_tenant(p, slug) for p in out.problems]
 

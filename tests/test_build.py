@@ -321,7 +321,14 @@ def test_seed_guide_gets_the_tenants_values(
 def test_every_real_guide_publishes_with_the_tenants_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
+    from tenantdocs.pipeline import (
+        Project,
+        Selection,
+        load_template_set,
+        load_tenants,
+        metadata_loader,
+        plan_tenant,
+    )
     from tenantdocs.placeholders import scan_placeholders
 
     monkeypatch.chdir(tmp_path)
@@ -350,7 +357,7 @@ def test_every_real_guide_publishes_with_the_tenants_values(
     project = Project(CORPUS, tmp_path / "tenants", tmp_path / "unused", tmp_path / ".cache")
     templates, renderer = load_template_set(project)
     [(tenant, warnings)], _ = load_tenants(project, templates, Selection())
-    plan = plan_tenant(tenant, warnings, templates, renderer, project)
+    plan = plan_tenant(tenant, warnings, templates, renderer, metadata_loader(project, Selection()))
     links = {
         "certificateDownloadBase64Url": "signing-certificate.cer",
         "CertificateDownloadRawUrl": "signing-certificate-raw.cer",
