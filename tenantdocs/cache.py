@@ -23,18 +23,26 @@ class CacheEntry:
     url: str
     """The metadata URL."""
     fetched_at: str
-    """When the bytes were last fetched or confirmed (304), ISO 8601 UTC."""
+    """When these bytes were first fetched, ISO 8601 UTC (shown as provenance: it changes
+    only when the document does, so a confirmed document leaves the site unchanged)."""
     sha256: str
     """SHA-256 of the bytes, hex."""
     etag: str | None = None
     """The server's ETag, sent back as If-None-Match."""
     last_modified: str | None = None
     """The server's Last-Modified, sent back as If-Modified-Since."""
+    checked_at: str | None = None
+    """When the server last confirmed these bytes (304, or 200 with the same bytes)."""
 
     @property
     def fetched(self) -> datetime:
         """``fetched_at`` as a datetime."""
         return datetime.fromisoformat(self.fetched_at)
+
+    @property
+    def checked(self) -> datetime:
+        """When the bytes were last known good: ``checked_at``, else ``fetched_at``."""
+        return datetime.fromisoformat(self.checked_at) if self.checked_at else self.fetched
 
 
 def _folder(cache: Path, url: str) -> Path:
@@ -48,7 +56,9 @@ def read_entry(cache: Path, url: str) -> tuple[CacheEntry, bytes] | None:
         raw = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
         entry = CacheEntry(**raw)
         data = (folder / "metadata.xml").read_bytes()
-        entry.fetched  # noqa: B018 - validates the timestamp
+        if entry.fetched.utcoffset() is None or entry.checked.utcoffset() is None:
+            # a time without a zone cannot be compared to now
+            return None
     except (OSError, ValueError, TypeError):
         return None
     if entry.url != url or hashlib.sha256(data).hexdigest() != entry.sha256:

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import defusedxml
 import defusedxml.ElementTree as SafeET
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -238,6 +239,8 @@ def _session() -> requests.Session:
         allowed_methods=frozenset({"GET"}),
         raise_on_status=False,
         redirect=False,
+        # A server's Retry-After must not stretch a fetch beyond our own timeouts.
+        respect_retry_after_header=False,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -285,6 +288,15 @@ def download(
                 raise MetadataFetchError(f"server kept failing ({_reason(exc)})") from None
             except requests.exceptions.Timeout:
                 raise MetadataFetchError(f"no answer within {timeout:g} s") from None
+            except requests.exceptions.ConnectionError as exc:
+                # A read timeout that used up its retries arrives as a ConnectionError
+                # (a refused connection is a NewConnectionError, a ConnectTimeoutError too).
+                reason = getattr(exc.args[0], "reason", None) if exc.args else None
+                if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+                    reason, urllib3.exceptions.NewConnectionError
+                ):
+                    raise MetadataFetchError(f"no answer within {timeout:g} s") from None
+                raise MetadataFetchError(f"cannot connect ({_reason(exc)})") from None
             except requests.exceptions.RequestException as exc:
                 raise MetadataFetchError(f"cannot connect ({_reason(exc)})") from None
             with response:
@@ -320,14 +332,16 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
         raise MetadataFetchError(f"document is larger than {max_bytes} bytes")
     chunks, size = [], 0
     try:
-        for chunk in response.iter_content(64 * 1024):
+        # read1 returns what has arrived instead of waiting for a full chunk, so a body
+        # trickling in byte by byte still meets the deadline.
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > max_bytes:
                 raise MetadataFetchError(f"document is larger than {max_bytes} bytes")
             if time.monotonic() > deadline:
                 raise MetadataFetchError("document took too long to arrive")
             chunks.append(chunk)
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise MetadataFetchError(f"connection broke while reading ({_reason(exc)})") from None
     return b"".join(chunks)
 

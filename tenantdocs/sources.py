@@ -54,6 +54,8 @@ class Fetch:
     """The cached bytes before this fetch (for reporting changes)."""
     warning: str | None = None
     """Why a cached copy stands in, when it does."""
+    reason: str | None = None
+    """Why the fetch failed, when a cached copy stands in."""
 
 
 def metadata_source(tenant: Tenant, app: str) -> SourceRef | None:
@@ -74,10 +76,11 @@ def metadata_source(tenant: Tenant, app: str) -> SourceRef | None:
             "url", url, entry.app_id.location, own.entity_id.value if own.entity_id else None
         )
     shared = tenant.source
+    entity_id = own.entity_id or shared.entity_id  # an app may pick its IdP in a shared document
     if shared.metadata_file:
-        return ref("file", shared.metadata_file, shared.entity_id)
+        return ref("file", shared.metadata_file, entity_id)
     if shared.metadata_url:
-        return ref("url", shared.metadata_url, shared.entity_id)
+        return ref("url", shared.metadata_url, entity_id)
     return None
 
 
@@ -112,17 +115,17 @@ class MetadataLoader:
         ref = metadata_source(tenant, app)
         if ref is None:
             return None, []
-        key = (ref.kind, ref.value, ref.entity_id)
         warnings: list[Problem] = []
-        if key not in self._loaded:
-            if ref.kind == "file":
+        if ref.kind == "file":
+            key = (ref.kind, ref.value, ref.entity_id)
+            if key not in self._loaded:
                 self._loaded[key] = self._local(tenant, ref)
-            else:
-                loaded, warning = self._fetched(tenant, ref)
-                self._loaded[key] = loaded
-                if warning:
-                    warnings.append(Problem(ref.location, warning, Severity.WARNING, tenant.slug))
-        loaded = self._loaded[key]
+            loaded = self._loaded[key]
+        else:
+            # Not memoized here: each tenant gets its own location and its own warning.
+            loaded, warning = self._fetched(tenant, ref)
+            if warning:
+                warnings.append(Problem(ref.location, warning, Severity.WARNING, tenant.slug))
         return _checked(loaded, tenant, ref, self.now), warnings
 
     def _local(self, tenant: Tenant, ref: SourceRef) -> LoadedMetadata:
@@ -149,7 +152,11 @@ class MetadataLoader:
         key = (ref.value, ref.entity_id)
         if key not in self._documents:
             self._documents[key] = self._fetch(tenant, ref)
-        return self._documents[key]
+        fetch, document = self._documents[key]
+        if fetch.status == "stale":
+            # How old a stand-in may be is each tenant's own setting.
+            self._check_age(tenant, ref, fetch.entry, fetch.reason or "")
+        return fetch, document
 
     def _fetch(self, tenant: Tenant, ref: SourceRef) -> tuple[Fetch, IdpMetadata]:
         url = ref.value
@@ -178,12 +185,17 @@ class MetadataLoader:
         except (MetadataFetchError, TenantError) as exc:
             reason = exc.problems[0].message if isinstance(exc, TenantError) else str(exc)
             return self._fall_back(tenant, ref, cached, reason)
+        now = self.now.isoformat(timespec="seconds")
+        sha256 = hashlib.sha256(data).hexdigest()
+        same = cached is not None and cached[0].sha256 == sha256
         entry = cache.CacheEntry(
             url=url,
-            fetched_at=self.now.isoformat(timespec="seconds"),
-            sha256=hashlib.sha256(data).hexdigest(),
-            etag=answer.etag,
-            last_modified=answer.last_modified,
+            fetched_at=cached[0].fetched_at if same and cached else now,
+            sha256=sha256,
+            etag=answer.etag or (cached[0].etag if same and cached else None),
+            last_modified=answer.last_modified
+            or (cached[0].last_modified if same and cached else None),
+            checked_at=now,
         )
         cache.write_entry(self.cache_dir, entry, data)
         status = "not modified" if answer.data is None else "fetched"
@@ -205,14 +217,7 @@ class MetadataLoader:
                 f"cannot fetch metadata from {url}: {reason}; no cached copy to fall back on",
             )
         entry, data = cached
-        age = self.now - entry.fetched
-        if age > timedelta(days=tenant.metadata_max_age_days):
-            raise _error(
-                tenant,
-                ref,
-                f"cannot fetch metadata from {url}: {reason}; the cached copy from {entry.fetched_at}"
-                f" is older than {tenant.metadata_max_age_days} days",
-            )
+        self._check_age(tenant, ref, entry, reason)
         document = self._parse(tenant, ref, data)
         if document.valid_until is not None and document.valid_until < self.now:
             raise _error(
@@ -222,8 +227,21 @@ class MetadataLoader:
                 f" {document.valid_until.isoformat()}",
             )
         warning = f"cannot fetch metadata from {url}: {reason}; using the cached copy from {entry.fetched_at}"
-        fetch = Fetch(url, "stale", entry, data, warning)
+        fetch = Fetch(url, "stale", entry, data, warning, reason)
         return self._remember(fetch), document
+
+    def _check_age(
+        self, tenant: Tenant, ref: SourceRef, entry: cache.CacheEntry, reason: str
+    ) -> None:
+        """Refuse a cached copy older than the tenant's ``metadata_max_age_days``."""
+        if self.now - entry.checked > timedelta(days=tenant.metadata_max_age_days):
+            raise _error(
+                tenant,
+                ref,
+                f"cannot fetch metadata from {ref.value}: {reason}; the cached copy, last"
+                f" confirmed {entry.checked_at or entry.fetched_at}, is older than"
+                f" {tenant.metadata_max_age_days} days",
+            )
 
     def _parse(self, tenant: Tenant, ref: SourceRef, data: bytes) -> IdpMetadata:
         try:
