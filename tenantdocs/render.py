@@ -1,9 +1,10 @@
 """Render pages: each placeholder's value escaped for the Markdown context it stands in.
 
-Prose gets Markdown and HTML escaping; link targets must be http(s) or a file published in
-the site and are percent-encoded; code keeps values literally (copy-paste commands must
-carry real values). A missing value is never rendered empty: it is an error naming the
-template line, the tenant and the key.
+Prose gets Markdown and HTML escaping (and values an admin copies, such as URLs and IDs,
+are marked up as ``<code class="td-value">`` so they stand out and get a copy button); link
+targets must be http(s) or a file published in the site and are percent-encoded; code keeps
+values literally (copy-paste commands must carry real values). A missing value is never
+rendered empty: it is an error naming the template line, the tenant and the key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,23 @@ from tenantdocs.values import ResolvedValue, ValueSet
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]#|]")
 _URL = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)
 _URL_SAFE = ":/?#[]@!$&'*+,;=%~"
+
+COPYABLE_KEYS = frozenset(
+    {
+        "singleSignOnServiceUrl",
+        "singleSignOutServiceUrl",
+        "IssuerUri",
+        "wsFederationSignInUrl",
+        "changePasswordUrl",
+        "appFederationMetadataUrl",
+        "certificateThumbprint",
+        "tenantId",
+        "appId",
+    }
+)
+"""Keys whose values admins paste into an app: in prose they are written as a marked code
+span (``<code class="td-value">``) that stands out and gets a copy button in the site."""
+VALUE_CLASS = "td-value"
 
 
 class ValueContextError(ValueError):
@@ -58,6 +76,10 @@ def escape_value(value: ResolvedValue, context: Context, page_dir: str) -> str:
         return f"[{name}]({link_href(value, page_dir)})"
     shown = posixpath.relpath(value.site_path, page_dir or ".") if value.site_path else value.text
     match context:
+        case Context.PROSE | Context.TABLE_CELL if value.key in COPYABLE_KEYS:
+            # Python-Markdown still reads the text between inline HTML tags as Markdown, so
+            # the value keeps its prose escaping inside the code element.
+            return f'<code class="{VALUE_CLASS}">{escape_prose(shown)}</code>'
         case Context.PROSE | Context.TABLE_CELL:
             return escape_prose(shown)
         case Context.INLINE_CODE | Context.CODE_BLOCK:
@@ -108,6 +130,10 @@ class Page:
     """The page's Markdown."""
     source: Location
     """The guide it was rendered from (the app's own or the shared fallback)."""
+    keys: tuple[str, ...] = ()
+    """Canonical keys the page's template parts use, sorted (only these may be shown on it)."""
+    category: str | None = None
+    """The app's category, which groups the navigation and the tenant home."""
 
 
 class Renderer:
@@ -189,7 +215,20 @@ class Renderer:
             title,
             join_parts(texts),
             Location((app.guide or self.templates.fallback or parts[0]).path),
+            used_keys(parts),
+            app.category,
         )
+
+
+def used_keys(parts: Sequence[ScannedTemplate]) -> tuple[str, ...]:
+    """The canonical keys that template parts use: placeholders and ``metadata.Key`` reads."""
+    keys = {ph.key for part in parts for ph in part.placeholders if ph.key}
+    for part in parts:
+        for spelling, _ in part.metadata_refs:
+            spec = lookup_key(spelling)
+            if spec is not None:
+                keys.add(spec.name)
+    return tuple(sorted(keys))
 
 
 def join_parts(texts: Sequence[str]) -> str:
@@ -214,6 +253,7 @@ def _check(
         f"no value for '{placeholder.key}' ({key_spec(placeholder.key).description}) in tenant"
         f" '{slug}': set it under 'metadata:' in the tenant file, or give a metadata file that has it",
         tenant=slug,
+        missing_key=placeholder.key,
     )
 
 
@@ -227,48 +267,7 @@ def _template_line(part: ScannedTemplate, tb: types.TracebackType | None) -> int
     return line
 
 
-# --- the tenant's home page ------------------------------------------------------------
-
-HOME_KEYS = (
-    ("Sign-on URL", "singleSignOnServiceUrl"),
-    ("Sign-out URL", "singleSignOutServiceUrl"),
-    ("Entity ID (issuer)", "IssuerUri"),
-    ("Federation metadata", "metadataDownloadUrl"),
-    ("Signing certificate (Base64)", "certificateDownloadBase64Url"),
-    ("Signing certificate (raw)", "CertificateDownloadRawUrl"),
-    ("Certificate thumbprint", "certificateThumbprint"),
-    ("Certificate expires", "certificateExpiry"),
-)
-
-
-def render_home(tenant_name: str, pages: Sequence[Page], value_sets: Sequence[ValueSet]) -> str:
-    """The tenant's home page: its apps with links and, per app, its key values."""
-    lines = [
-        f"# {escape_prose(tenant_name)}",
-        "",
-        f"Single sign-on setup guides for **{escape_prose(tenant_name)}**, with this tenant's"
-        " own values filled in.",
-        "",
-        "## Apps",
-        "",
-    ]
-    for page in pages:
-        lines.append(f"- [{escape_prose(page.title)}]({quote(page.docs_path)})")
-    lines += ["", "## Key values", ""]
-    for page, values in zip(pages, value_sets, strict=True):
-        lines += [f"### {escape_prose(page.title)}", "", "| Value | |", "| --- | --- |"]
-        for label, key in HOME_KEYS:
-            value = values.values.get(key)
-            if value is not None:
-                lines.append(f"| {label} | {_home_cell(value)} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _home_cell(value: ResolvedValue) -> str:
-    if value.site_path is not None:
-        return escape_value(value, Context.TABLE_CELL, "")
-    return f"`{value.text}`" if "|" not in value.text else escape_prose(value.text)
+# --- the tenant directory -------------------------------------------------------------
 
 
 def render_directory(entries: Sequence[tuple[str, str, Sequence[tuple[str, str]]]]) -> str:

@@ -1,21 +1,29 @@
 """Build one tenant's static site with MkDocs and Material. The only module that imports MkDocs.
 
 The caller hands over rendered pages, files and the navigation; this module writes them
-into a docs folder, configures MkDocs (base configuration from the templates, plus what
-every tenant site needs), runs the build in-process and translates MkDocs' failures into
-:class:`SiteBuildError` and its warnings into :class:`Problem` objects.
+into a docs folder with the site's own stylesheet and script, configures MkDocs (base
+configuration from the templates, plus what every tenant site needs: no web fonts, copy
+buttons on code, light and dark, a search that splits URLs into words), marks links to the
+published certificate and metadata files as downloads, runs the build in-process and
+translates MkDocs' failures into :class:`SiteBuildError` and its warnings into
+:class:`Problem` objects.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import os
+import posixpath
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
 
@@ -44,6 +52,8 @@ class SitePlan:
     sources: Mapping[str, Location]
     """For each docs page, the template it came from (to locate MkDocs warnings); key ``""``
     locates warnings about no page in particular."""
+    downloads: frozenset[str] = frozenset()
+    """Docs paths of files that links download rather than open (certificates, metadata)."""
 
 
 def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
@@ -52,6 +62,8 @@ def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
     for docs_path, text in plan.pages.items():
         _write(docs / docs_path, text.encode("utf-8"))
     for docs_path, data in plan.files.items():
+        _write(docs / docs_path, data)
+    for docs_path, data in site_assets().items():
         _write(docs / docs_path, data)
 
     from mkdocs import exceptions
@@ -67,6 +79,7 @@ def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
                 config = load_config(
                     io.StringIO("{}"), config_file_path=str(work_dir / "mkdocs.yml"), **overrides
                 )
+            config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
             build(config)
         except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
             # MkDocs logs the reasons (each configuration error, …) before it aborts.
@@ -90,7 +103,14 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         theme = {"name": theme}
     # Admins read these sites on closed networks: no web fonts from a CDN.
     theme = {**theme, "font": False}
-    plugins = base.get("plugins") or ["search"]
+    if theme.get("name") == "material":
+        # Code blocks carry values too: they get Material's copy button. A light and a dark
+        # scheme (following the system, with a toggle) unless the base configuration has one.
+        features = list(theme.get("features") or [])
+        theme["features"] = [*features, *(f for f in MATERIAL_FEATURES if f not in features)]
+        theme.setdefault("palette", default_palette())
+    # Search splits URLs into their parts, so a host name or "saml2" finds the values too.
+    plugins = base.get("plugins") or [{"search": {"separator": SEARCH_SEPARATOR}}]
     # Broken relative links and images are reported, with their template line, by the
     # templates scan; MkDocs' own report of them would only repeat it without a location.
     validation = base.get("validation") or {}
@@ -106,7 +126,80 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         "validation": validation,
         # Links end in index.html so a site also works opened from the file system.
         "use_directory_urls": False,
+        # The copy buttons and panel styles, served from the site itself.
+        "extra_css": [*(base.get("extra_css") or []), ASSETS_DIR + "/tenantdocs.css"],
+        "extra_javascript": [*(base.get("extra_javascript") or []), ASSETS_DIR + "/tenantdocs.js"],
     }
+
+
+SEARCH_SEPARATOR = r'[\s\-,:!=\[\]()"`/?&]+|\.(?!\d)|&[lg]t;|(?!\b)(?=[A-Z][a-z])'
+"""Material's separator for technical text (its documentation's), plus URL query characters."""
+ASSETS_DIR = "_tenantdocs"
+"""Docs folder of the site's own CSS and script; app folders never start with ``_``."""
+MATERIAL_FEATURES = ("content.code.copy",)
+"""Material features every tenant site has, whatever the base configuration lists."""
+
+
+def default_palette() -> list[dict[str, Any]]:
+    """Light and dark following the system, with a toggle; used when the base sets none."""
+    return [
+        {
+            "media": "(prefers-color-scheme: light)",
+            "scheme": "default",
+            "toggle": {"icon": "material/brightness-7", "name": "Switch to dark mode"},
+        },
+        {
+            "media": "(prefers-color-scheme: dark)",
+            "scheme": "slate",
+            "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"},
+        },
+    ]
+
+
+def site_assets() -> dict[str, bytes]:
+    """The site's own CSS and script by docs path, read from the package."""
+    folder = resources.files("tenantdocs") / "assets"
+    return {
+        f"{ASSETS_DIR}/{name}": (folder / name).read_bytes()
+        for name in ("tenantdocs.css", "tenantdocs.js")
+    }
+
+
+_A_TAG = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"""\shref=(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_NOT_RELATIVE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|/|#|\?)", re.IGNORECASE)
+
+
+def mark_downloads(page_html: str, page_path: str, downloads: frozenset[str]) -> str:
+    """Add ``download`` to links from the page at ``page_path`` to one of ``downloads``.
+
+    Browsers would otherwise show a metadata XML instead of saving it.
+    """
+
+    def mark(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        href = _HREF.search(tag)
+        if href is None or re.search(r"\sdownload\b", tag, re.IGNORECASE):
+            return tag
+        url = html.unescape(href.group(1) if href.group(1) is not None else href.group(2))
+        if _NOT_RELATIVE.match(url):
+            return tag
+        path = unquote(url.split("#", 1)[0].split("?", 1)[0])
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(page_path), path))
+        return tag[:2] + " download" + tag[2:] if target in downloads else tag
+
+    return _A_TAG.sub(mark, page_html)
+
+
+def _download_links(downloads: frozenset[str]) -> Any:
+    """A MkDocs plugin (added in-process) that applies :func:`mark_downloads` to every page."""
+    from mkdocs.plugins import BasePlugin
+
+    class DownloadLinks(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
+        def on_page_content(self, html: str, /, *, page: Any, config: Any, files: Any) -> str:
+            return mark_downloads(html, page.file.src_uri, downloads)
+
+    return DownloadLinks()
 
 
 def _read_base(path: Path | None) -> dict[str, Any]:

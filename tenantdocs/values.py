@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
+from tenantdocs.certificates import Certificate
 from tenantdocs.errors import Location
 from tenantdocs.metadata import IdpMetadata
 from tenantdocs.templates import App
@@ -79,6 +80,10 @@ class ValueSet:
     """Values by canonical key."""
     files: tuple[PublishedFile, ...] = ()
     """Files to publish beside the guide."""
+    certificates: tuple[Certificate, ...] = ()
+    """The metadata's signing certificates; the first is the one published for download."""
+    metadata: LoadedMetadata | None = None
+    """The federation metadata the values were read from, if any (shown as provenance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,8 @@ def resolve_values(tenant: Tenant, app: App, metadata: LoadedMetadata | None) ->
         put(layer)
     put(_settings(tenant.metadata, Origin.TENANT_FILE))
     put(_settings(tenant.app_entry(app.name).metadata, Origin.APP_ENTRY))
-    return ValueSet(app.name, MappingProxyType(values), tuple(files))
+    certificates = metadata.document.signing_certificates if metadata is not None else ()
+    return ValueSet(app.name, MappingProxyType(values), tuple(files), certificates, metadata)
 
 
 def _settings(settings: Mapping[str, Setting], origin: Origin) -> dict[str, ResolvedValue]:

@@ -20,10 +20,15 @@ from tenantdocs.render import (
 from tenantdocs.values import Origin, Provenance, ResolvedValue
 
 
-def value(text: str, site_path: str | None = None) -> ResolvedValue:
-    """A tenant-file value for the key the tests do not care about."""
+def value(text: str, site_path: str | None = None, key: str = "IssuerUri") -> ResolvedValue:
+    """A tenant-file value, by default of a key whose value admins copy (the entity ID)."""
     provenance = Provenance(Origin.TENANT_FILE, Location(Path("t.yml"), 1, 1))
-    return ResolvedValue("IssuerUri", text, provenance, site_path=site_path)
+    return ResolvedValue(key, text, provenance, site_path=site_path)
+
+
+def marked(escaped: str) -> str:
+    """A copyable value as it is written in prose: a marked code element."""
+    return f'<code class="td-value">{escaped}</code>'
 
 
 # --- prose --------------------------------------------------------------------------------
@@ -68,13 +73,47 @@ def test_escaped_table_cell_renders_as_one_literal_cell(text: str) -> None:
     assert rendered.count("<td>") == 2
 
 
+# --- values admins copy: a marked code element in prose --------------------------------------
+
+
+@pytest.mark.parametrize("text", [text for text, _ in PROSE])
+def test_copyable_value_in_prose_renders_as_one_code_element(text: str) -> None:
+    written = escape_value(value(text), Context.PROSE, "app")
+    assert written == marked(escape_prose(text))
+    shown = html.escape(text, quote=False)
+    rendered = site_markdown().convert(f"**Identifier** : {written} and more")
+    assert rendered == (
+        f'<p><strong>Identifier</strong> : <code class="td-value">{shown}</code> and more</p>'
+    )
+
+
+@pytest.mark.parametrize("text", [text for text, _ in PROSE])
+def test_copyable_value_in_a_table_cell_stays_one_cell(text: str) -> None:
+    written = escape_value(value(text), Context.TABLE_CELL, "app")
+    rendered = site_markdown().convert(
+        f"| Setting | Value |\n| --- | --- |\n| Issuer | {written} |\n"
+    )
+    assert f'<td><code class="td-value">{html.escape(text, quote=False)}</code></td>' in rendered
+    assert rendered.count("<td>") == 2
+
+
+@pytest.mark.parametrize("key", ["DisplayName", "SignInUrlExample", "ExternalArticleUrl"])
+def test_other_values_in_prose_are_plain_text(key: str) -> None:
+    assert escape_value(value("Litware_CRM", key=key), Context.PROSE, "app") == r"Litware\_CRM"
+
+
+@pytest.mark.parametrize("context", [Context.INLINE_CODE, Context.CODE_BLOCK, Context.HTML])
+def test_copyable_values_are_not_marked_outside_prose(context: Context) -> None:
+    assert "td-value" not in escape_value(value(URL), context, "app")
+
+
 # --- every context, one URL value ----------------------------------------------------------
 
 URL = "https://a.example/sso_1?x=1&y=2"
 
 URL_IN_CONTEXT = [
-    (Context.PROSE, r"https://a.example/sso\_1?x=1&amp;y=2"),
-    (Context.TABLE_CELL, r"https://a.example/sso\_1?x=1&amp;y=2"),
+    (Context.PROSE, marked(r"https://a.example/sso\_1?x=1&amp;y=2")),
+    (Context.TABLE_CELL, marked(r"https://a.example/sso\_1?x=1&amp;y=2")),
     (Context.LINK_URL, "https://a.example/sso_1?x=1&y=2"),
     (Context.LINK_URL_PART, "https%3A%2F%2Fa.example%2Fsso_1%3Fx%3D1%26y%3D2"),
     (Context.INLINE_CODE, "https://a.example/sso_1?x=1&y=2"),
@@ -135,10 +174,16 @@ def test_link_target_refuses_what_is_not_an_http_url(context: Context, text: str
 
 
 @pytest.mark.parametrize(
-    "context", [Context.PROSE, Context.INLINE_CODE, Context.CODE_BLOCK, Context.HTML]
+    ("context", "expected"),
+    [
+        (Context.PROSE, marked("javascript:alert(1)")),
+        (Context.INLINE_CODE, "javascript:alert(1)"),
+        (Context.CODE_BLOCK, "javascript:alert(1)"),
+        (Context.HTML, "javascript:alert(1)"),
+    ],
 )
-def test_script_url_is_only_text_outside_link_targets(context: Context) -> None:
-    assert escape_value(value("javascript:alert(1)"), context, "") == "javascript:alert(1)"
+def test_script_url_is_only_text_outside_link_targets(context: Context, expected: str) -> None:
+    assert escape_value(value("javascript:alert(1)"), context, "") == expected
 
 
 # --- published files ------------------------------------------------------------------------

@@ -1,0 +1,367 @@
+"""The published sample sites in a real browser: Playwright driving Debian's Chromium.
+
+One browser and one build for the module; the site is served by a real HTTP server on
+127.0.0.1. Every test fails on a console error, an uncaught exception or a request to any
+other host. Screenshots go to ``test-artifacts/`` at the repository root (git-ignored).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
+
+from tenantdocs.certificates import Certificate, load_certificate
+from tenantdocs.cli import main
+from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
+from tenantdocs.sitebuild import build_site
+from tenantdocs.sources import MetadataLoader
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
+        allow_module_level=True,
+    )
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
+ENTITY_ID = f"https://sts.windows.net/{CONTOSO_TID}/"
+LOGIN_URL = f"https://login.microsoftonline.com/{CONTOSO_TID}/saml2"
+# Ten days before the sample certificates expire (they are valid until 2036-01-01).
+EXPIRING_NOW = datetime(2035, 12, 22, tzinfo=UTC)
+
+
+def metadata_certificate(app: str) -> Certificate:
+    """The signing certificate in a sample tenant's metadata document."""
+    xml = (REPO / "tenants" / "contoso" / f"{app}.xml").read_text(encoding="utf-8")
+    body = re.search(r"<ds:X509Certificate>([^<]+)</ds:X509Certificate>", xml)
+    assert body is not None
+    return load_certificate(body.group(1))
+
+
+# --- the site, the server, the browser ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The samples built once; plus Contoso built as if ten days before its certificates expire."""
+    root = tmp_path_factory.mktemp("browser")
+    shutil.copytree(REPO / "templates", root / "templates")
+    shutil.copytree(REPO / "tenants", root / "tenants")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        assert main(["build", "--jobs", "1"]) == 0
+        project = Project(root / "templates", root / "tenants", root / "site", root / ".cache")
+        templates, renderer = load_template_set(project)
+        [(tenant, warnings)], _ = load_tenants(project, templates, Selection(slugs=("contoso",)))
+        loader = MetadataLoader(project.tenants, project.cache, False, EXPIRING_NOW)
+        plan = plan_tenant(tenant, warnings, templates, renderer, loader)
+        assert build_site(plan.site, root / "work", root / "site" / "contoso-expiring") == []
+    yield root / "site"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[str]:
+    """The built site over HTTP on 127.0.0.1 (a free port); yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, with a fresh profile and no background traffic."""
+    args = [
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=args
+        )
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Tab:
+    """A browser page with everything it requested and every error it reported."""
+
+    page: Page
+    base: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.base + path)
+        return self.page
+
+    def shoot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000
+        return path
+
+
+def _open_tab(browser: Browser, base: str, **options: Any) -> tuple[Any, Tab]:
+    context = browser.new_context(
+        accept_downloads=True, viewport={"width": 1280, "height": 900}, **options
+    )
+    if options.get("java_script_enabled", True):
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = context.new_page()
+    tab = Tab(page, base)
+    page.on("request", lambda request: tab.requests.append(request.url))
+    page.on(
+        "console",
+        lambda message: tab.errors.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    return context, tab
+
+
+def _check_closed_network(tab: Tab) -> None:
+    """No console error or uncaught exception, and nothing requested from another host."""
+    assert tab.errors == []
+    assert tab.requests, "the page requested nothing at all"
+    elsewhere = [
+        url for url in tab.requests if not url.startswith((tab.base + "/", "data:", "blob:"))
+    ]
+    assert elsewhere == []
+
+
+@pytest.fixture
+def tab(browser: Browser, server: str) -> Iterator[Tab]:
+    context, opened = _open_tab(browser, server)
+    yield opened
+    context.close()
+    _check_closed_network(opened)
+
+
+# --- the tenant directory -----------------------------------------------------------------
+
+
+def test_directory_lists_the_tenants_and_filters_them(tab: Tab) -> None:
+    page = tab.open("/index.html")
+    tenants = page.locator("ul.tenants > li > a.tenant")
+    expect(tenants).to_have_text(["Contoso Ltd", "Fabrikam Inc"])
+    expect(page.locator("ul.tenants a", has_text="Wingtip Tickets")).to_have_count(2)
+    tab.shoot("directory.png")
+
+    box = page.locator("#filter-text")
+    box.fill("wingtip")
+    expect(page.locator("ul.apps > li:visible")).to_have_text(["Wingtip Tickets"] * 2)
+    box.fill("fabrik")
+    expect(page.locator("ul.tenants > li:visible > a.tenant")).to_have_text(["Fabrikam Inc"])
+    expect(page.locator("ul.apps > li:visible")).to_have_count(5)
+    expect(page.locator("#count")).to_have_text("1 of 2 tenants")
+    box.fill("no such app")
+    expect(page.locator("ul.tenants > li:visible")).to_have_count(0)
+    expect(page.locator("#none")).to_be_visible()
+    box.fill("")
+    expect(page.locator("ul.apps > li:visible")).to_have_count(10)
+    page.locator("ul.tenants a", has_text="Contoso Ltd").click()
+    expect(page.locator("article h1")).to_contain_text("Contoso Ltd")
+
+
+def test_directory_list_works_without_javascript(browser: Browser, server: str) -> None:
+    context, tab = _open_tab(browser, server, java_script_enabled=False)
+    try:
+        page = tab.open("/index.html")
+        expect(page.locator("#filter")).to_be_hidden()
+        expect(page.locator("ul.tenants > li > a.tenant")).to_have_text(
+            ["Contoso Ltd", "Fabrikam Inc"]
+        )
+        expect(page.locator("ul.apps > li:visible")).to_have_count(10)
+    finally:
+        context.close()
+    _check_closed_network(tab)
+
+
+# --- guides and the tenant home -------------------------------------------------------------
+
+
+def test_guide_shows_the_tenants_values_with_copy_buttons(tab: Tab) -> None:
+    page = tab.open("/contoso/litware-crm/index.html")
+    expect(page.locator("article h1")).to_have_text("Litware CRM")
+    values = page.locator("article code.td-value")
+    texts = values.all_text_contents()
+    assert LOGIN_URL in texts and ENTITY_ID in texts
+    assert metadata_certificate("litware-crm").thumbprint in texts
+    # Every marked value has its copy button right after it.
+    expect(page.locator("article code.td-value + button.td-copy")).to_have_count(len(texts))
+    expect(page.locator("article h2", has_text="About these values")).to_be_visible()
+    tab.shoot("guide-contoso-litware-crm.png")
+
+
+def test_copy_button_puts_the_value_on_the_clipboard(tab: Tab) -> None:
+    page = tab.open("/contoso/litware-crm/index.html")
+    button = page.locator("article code.td-value + button.td-copy").nth(2)
+    expect(page.locator("article code.td-value").nth(2)).to_have_text(ENTITY_ID)
+    button.click()
+    expect(button).to_have_attribute("title", "Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == ENTITY_ID
+
+    page = tab.open("/contoso/index.html")
+    thumbprint = metadata_certificate("wingtip-tickets").thumbprint
+    wingtip = page.locator("div.td-quickref").nth(4)
+    wingtip.locator("code.td-value", has_text=thumbprint).locator("+ button.td-copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == thumbprint
+
+
+def test_certificate_links_download_the_certificate_in_the_metadata(tab: Tab) -> None:
+    expected = metadata_certificate("litware-crm")
+    page = tab.open("/contoso/litware-crm/index.html")
+    with page.expect_download() as base64_download:
+        page.locator('article a[href="signing-certificate.cer"]').first.click()
+    pem = Path(base64_download.value.path()).read_text(encoding="ascii")
+    assert pem.startswith("-----BEGIN CERTIFICATE-----\n")
+    assert load_certificate("".join(pem.splitlines()[1:-1])).der == expected.der
+    assert base64_download.value.suggested_filename == "signing-certificate.cer"
+
+    with page.expect_download() as raw_download:
+        page.locator('article a[href="signing-certificate-raw.cer"]').first.click()
+    assert Path(raw_download.value.path()).read_bytes() == expected.der
+
+
+def test_metadata_links_download_the_xml_byte_for_byte(tab: Tab) -> None:
+    page = tab.open("/contoso/wingtip-tickets/index.html")
+    with page.expect_download() as download:
+        page.locator('article a[href="federation-metadata.xml"]').first.click()
+    source = (REPO / "tenants" / "contoso" / "wingtip-tickets.xml").read_bytes()
+    assert Path(download.value.path()).read_bytes() == source
+
+    page = tab.open("/contoso/index.html")
+    with page.expect_download() as from_home:
+        page.locator('a[href="litware-crm/federation-metadata.xml"]').click()
+    source = (REPO / "tenants" / "contoso" / "litware-crm.xml").read_bytes()
+    assert Path(from_home.value.path()).read_bytes() == source
+
+
+def _search(tab: Tab, query: str) -> list[str]:
+    """Type into Material's search box on a freshly opened home page; the result links."""
+    page = tab.open("/contoso/index.html")
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.press_sequentially(query)
+    results = page.locator("a.md-search-result__link")
+    expect(results.first).to_be_visible()
+    return [str(href) for href in results.evaluate_all("links => links.map(a => a.href)")]
+
+
+def test_search_finds_a_guide_by_app_name_and_by_value(tab: Tab) -> None:
+    found = _search(tab, "Wingtip Tickets")
+    assert found[0].startswith(f"{tab.base}/contoso/wingtip-tickets/index.html")
+
+    found = _search(tab, ENTITY_ID)
+    guides = {url.split("?")[0] for url in found}
+    assert f"{tab.base}/contoso/litware-crm/index.html" in guides
+
+    thumbprint = metadata_certificate("tailspin-travel").thumbprint
+    found = _search(tab, thumbprint)
+    # Only Tailspin's guide and the home page's quick reference carry its thumbprint.
+    assert {url.split("?")[0] for url in found} == {
+        f"{tab.base}/contoso/index.html",
+        f"{tab.base}/contoso/tailspin-travel/index.html",
+    }
+    page = tab.page
+    page.locator('a.md-search-result__link[href*="tailspin-travel/index.html"]').first.click()
+    expect(page.locator("article h1")).to_have_text("Tailspin Travel")
+    page.locator("code.td-value", has_text=thumbprint).first.locator("+ button.td-copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == thumbprint
+
+
+def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None:
+    for scheme, material in (("light", "default"), ("dark", "slate")):
+        context, tab = _open_tab(browser, server, color_scheme=scheme)
+        try:
+            page = tab.open("/contoso/index.html")
+            expect(page.locator("body")).to_have_attribute("data-md-color-scheme", material)
+            expect(page.locator("div.td-quickref")).to_have_count(5)
+            suffix = "" if scheme == "light" else "-dark"
+            tab.shoot(f"home-contoso{suffix}.png")
+            tab.open("/contoso/litware-crm/index.html")
+            tab.shoot(f"guide-contoso-litware-crm{suffix}.png")
+            # The palette toggle switches to the other scheme.
+            page.locator("form[data-md-component=palette] label:visible").click()
+            other = "slate" if material == "default" else "default"
+            expect(page.locator("body")).to_have_attribute("data-md-color-scheme", other)
+        finally:
+            context.close()
+        _check_closed_network(tab)
+
+
+def test_guides_print_with_their_panels_and_without_buttons(tab: Tab) -> None:
+    page = tab.open("/contoso/litware-crm/index.html")
+    expect(page.locator("button.td-copy").first).to_be_visible()
+    page.emulate_media(media="print")
+    expect(page.locator("button.td-copy").first).to_be_hidden()
+    expect(page.locator(".md-sidebar--primary")).to_be_hidden()
+    expect(page.locator("div.td-certificates table")).to_be_visible()
+    expect(page.locator("details.td-provenance table")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    pdf = ARTIFACTS / "guide-contoso-litware-crm.pdf"
+    page.pdf(path=str(pdf))
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_certificate_about_to_expire_is_a_visible_warning(tab: Tab) -> None:
+    page = tab.open("/contoso-expiring/index.html")
+    alert = page.locator("article .admonition.warning.td-alert")
+    expect(alert).to_be_visible()
+    expect(alert.locator("li")).to_have_count(5)
+    expect(alert).to_contain_text("Litware CRM: expires on 2036-01-01 00:00:00 UTC, within 30 days")
+    tab.shoot("home-contoso-certificate-expiring.png")
+    page = tab.open("/contoso-expiring/litware-crm/index.html")
+    expect(page.locator("article .admonition.warning.td-alert")).to_contain_text(
+        "The signing certificate expires soon"
+    )
+    expect(page.locator("article .td-status--expiring").first).to_be_visible()
+    tab.shoot("guide-contoso-certificate-expiring.png")
+
+
+def test_every_page_loads_without_errors_or_other_hosts(tab: Tab, site: Path) -> None:
+    pages = sorted(
+        path.relative_to(site).as_posix()
+        for slug in ("contoso", "fabrikam")
+        for path in (site / slug).rglob("*.html")
+        if path.name != "404.html"
+    )
+    assert len(pages) == 12
+    for path in ["index.html", *pages]:
+        page = tab.open("/" + path)
+        expect(page.locator("h1").first).to_be_visible()
+    assert len({url for url in tab.requests if url.endswith(".js")}) >= 3
