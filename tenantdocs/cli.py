@@ -24,6 +24,7 @@ from tenantdocs.pipeline import (
     build,
     check,
     default_jobs,
+    problem_json,
     refresh,
 )
 
@@ -124,6 +125,18 @@ def make_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--port", type=int, default=8000, metavar="N", help="port on 127.0.0.1 (default: 8000)"
     )
+    new_app = commands.add_parser(
+        "new-app",
+        parents=[common],
+        help="create an app folder with a guide skeleton and an app file",
+    )
+    new_app.add_argument("name", metavar="NAME", help="the app folder name, e.g. contoso-wiki")
+    new_app.add_argument(
+        "--display-name", metavar="TEXT", help="shown to admins (default: from NAME)"
+    )
+    new_app.add_argument(
+        "--category", default="Other apps", metavar="TEXT", help="navigation group"
+    )
     commands.add_parser(
         "refresh",
         parents=[common],
@@ -161,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tenantdocs.serve import serve
 
             return serve(project, selection.slugs[0], args.port)
+        if args.command == "new-app":
+            from tenantdocs.scaffold import new_app
+
+            folder = new_app(project.templates, args.name, args.display_name, args.category)
+            print(f"created {folder}/: edit its sso_configure.md and app.yml, then run 'check'")
+            return 0
         if args.command == "refresh":
             return _refresh(project, selection, args.report)
         if args.command == "check":
@@ -168,21 +187,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result = build(project, selection, progress=_progress_printer(sys.stdout))
     except TenantdocsError as exc:
-        _print_problems(exc.problems, sys.stderr)
+        _print_problems(exc.problems, sys.stderr, excerpt=args.command == "check")
         _write_report(
             args.report,
             {
                 "tool": "tenantdocs",
                 "command": args.command,
                 "exit_code": exc.exit_code,
-                "problems": [str(p) for p in exc.problems],
+                "problems": [problem_json(p) for p in exc.problems],
                 "tenants": [],
             },
         )
         return exc.exit_code
-    _print_problems(result.problems, sys.stderr)
+    excerpt = result.command == "check"
+    _print_problems(result.problems, sys.stderr, excerpt=excerpt)
     for tenant in result.tenants:
-        _print_problems(tenant.problems, sys.stderr)
+        _print_problems(tenant.problems, sys.stderr, excerpt=excerpt)
+    if excerpt:
+        _print_matrix(result, sys.stdout)
     _print_summary(result, sys.stdout)
     _write_report(args.report, result.to_json())
     return result.exit_code
@@ -205,13 +227,51 @@ def _refresh(project: Project, selection: Selection, report: Path | None) -> int
     return result.exit_code
 
 
-def _print_problems(problems: Sequence[Problem], stream: TextIO) -> None:
+def _print_problems(problems: Sequence[Problem], stream: TextIO, *, excerpt: bool = False) -> None:
     seen = set()
     for problem in problems:
         line = str(problem)
         if line not in seen:  # the same template warning can concern many tenants
             seen.add(line)
             print(line, file=stream)
+            if excerpt:
+                for extra in _excerpt(problem):
+                    print(extra, file=stream)
+
+
+def _excerpt(problem: Problem) -> list[str]:
+    """The offending source line and a caret under the column, when both are known."""
+    where = problem.location
+    if not where.line:
+        return []
+    try:
+        with where.path.open(encoding="utf-8", errors="replace", newline="") as stream:
+            text = next((t for n, t in enumerate(stream, 1) if n == where.line), None)
+    except OSError:
+        return []
+    if text is None:
+        return []
+    text = text.rstrip("\r\n")
+    lines = [f"    {text}"]
+    if where.column:
+        # Keep tabs so the caret lines up however the terminal expands them.
+        pad = "".join(c if c == "\t" else " " for c in text[: where.column - 1])
+        lines.append(f"    {pad}^")
+    return lines
+
+
+def _print_matrix(result: RunResult, stream: TextIO) -> None:
+    """The tenant × key matrix of missing values (only keys some tenant lacks)."""
+    matrix = result.missing_values()
+    if not matrix:
+        return
+    slugs = [t.slug for t in result.tenants]
+    width = max(len(k) for k in matrix)
+    print("missing values (x = no value):", file=stream)
+    print(" " * (width + 2) + "  ".join(slugs), file=stream)
+    for key, lacking in matrix.items():
+        cells = "  ".join(("x" if s in lacking else ".").center(len(s)) for s in slugs)
+        print(f"  {key.ljust(width)}{cells}", file=stream)
 
 
 def _progress_printer(stream: TextIO) -> Callable[[TenantResult], None]:
@@ -234,9 +294,9 @@ def _print_summary(result: RunResult, stream: TextIO) -> None:
     counts: dict[str, int] = {}
     for tenant in result.tenants:
         counts[tenant.status] = counts.get(tenant.status, 0) + 1
-    errors = sum(1 for t in result.tenants for p in t.problems if p.severity is Severity.ERROR)
-    warnings = sum(1 for t in result.tenants for p in t.problems if p.severity is Severity.WARNING)
-    warnings += len(result.problems)
+    everything = [*result.problems, *(p for t in result.tenants for p in t.problems)]
+    errors = sum(1 for p in everything if p.severity is Severity.ERROR)
+    warnings = sum(1 for p in everything if p.severity is Severity.WARNING)
     if result.command == "check":
         print(
             f"checked {len(result.tenants)} tenants: {errors} errors, {warnings} warnings",

@@ -63,8 +63,8 @@ class Problem:
     """Error or warning."""
     tenant: str | None = None
     """The tenant slug the problem concerns, when it concerns one."""
-    source_line: str | None = None
-    """The offending source line, shown under the message where it helps."""
+    missing_key: str | None = None
+    """For "no value" errors: the key the tenant lacks (feeds the tenant × key matrix)."""
 
     def __str__(self) -> str:
         return f"{self.location}: {self.severity.value}: {self.message}"

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,16 +25,18 @@ from tenantdocs.errors import (
     Location,
     Problem,
     Severity,
+    TemplateError,
     TenantdocsError,
     TenantError,
     UsageError,
 )
 from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.metadata import Change, IdpMetadata, document_changes, parse_metadata
-from tenantdocs.render import Page, Renderer, render_directory, render_home
-from tenantdocs.sitebuild import SitePlan, build_site
+from tenantdocs.reference import add_guide_panels, render_home
+from tenantdocs.render import Page, Renderer, render_directory
+from tenantdocs.sitebuild import SitePlan, build_site, site_assets
 from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
-from tenantdocs.templates import TemplateSet, load_templates
+from tenantdocs.templates import TemplateSet, app_folders, load_templates
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
 
@@ -109,8 +111,18 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every tenant succeeded, 1 when some failed."""
-        return 1 if any(t.failed for t in self.tenants) else 0
+        """0 when every tenant succeeded, 1 when some failed or ``check`` found errors."""
+        errors = any(p.severity is Severity.ERROR for p in self.problems)
+        return 1 if errors or any(t.failed for t in self.tenants) else 0
+
+    def missing_values(self) -> dict[str, list[str]]:
+        """The tenant × key matrix of missing values: key → tenants that lack it."""
+        matrix: dict[str, set[str]] = {}
+        for tenant in self.tenants:
+            for problem in tenant.problems:
+                if problem.missing_key:
+                    matrix.setdefault(problem.missing_key, set()).add(tenant.slug)
+        return {key: sorted(slugs) for key, slugs in sorted(matrix.items())}
 
     def to_json(self) -> dict[str, Any]:
         """The ``--report`` document."""
@@ -119,7 +131,8 @@ class RunResult:
             "version": __version__,
             "command": self.command,
             "exit_code": self.exit_code,
-            "problems": [_problem_json(p) for p in self.problems],
+            "problems": [problem_json(p) for p in self.problems],
+            "missing_values": self.missing_values(),
             "tenants": [
                 {
                     "slug": t.slug,
@@ -128,11 +141,9 @@ class RunResult:
                     "pages": t.pages,
                     "seconds": round(t.seconds, 3),
                     "reason": t.reason,
-                    "errors": [
-                        _problem_json(p) for p in t.problems if p.severity is Severity.ERROR
-                    ],
+                    "errors": [problem_json(p) for p in t.problems if p.severity is Severity.ERROR],
                     "warnings": [
-                        _problem_json(p) for p in t.problems if p.severity is Severity.WARNING
+                        problem_json(p) for p in t.problems if p.severity is Severity.WARNING
                     ],
                 }
                 for t in self.tenants
@@ -140,7 +151,8 @@ class RunResult:
         }
 
 
-def _problem_json(problem: Problem) -> dict[str, Any]:
+def problem_json(problem: Problem) -> dict[str, Any]:
+    """A problem as it appears in ``--report`` files."""
     return {
         "path": str(problem.location.path),
         "line": problem.location.line,
@@ -210,17 +222,15 @@ class RefreshResult:
                     "fetch": o.fetch,
                     "fetched_at": o.fetched_at,
                     "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in o.changes],
-                    "errors": [
-                        _problem_json(p) for p in o.problems if p.severity is Severity.ERROR
-                    ],
+                    "errors": [problem_json(p) for p in o.problems if p.severity is Severity.ERROR],
                     "warnings": [
-                        _problem_json(p) for p in o.problems if p.severity is Severity.WARNING
+                        problem_json(p) for p in o.problems if p.severity is Severity.WARNING
                     ],
                 }
                 for o in self.outcomes
             ],
             "invalid_tenants": [
-                {"slug": t.slug, "errors": [_problem_json(p) for p in t.problems]}
+                {"slug": t.slug, "errors": [problem_json(p) for p in t.problems]}
                 for t in self.invalid
             ],
         }
@@ -295,7 +305,18 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
 
 def check(project: Project, selection: Selection) -> RunResult:
     """Validate every template against every selected tenant; write nothing."""
-    templates, renderer = load_template_set(project)
+    try:
+        templates, renderer = load_template_set(project)
+    except TemplateError as exc:
+        # The guides cannot be rendered; the tenant files can still be checked in this pass.
+        names = (
+            [f.name for f in app_folders(project.templates)] if project.templates.is_dir() else []
+        )
+        results = [
+            _check_tenant_file(slug, path, names)
+            for slug, path in _selected(project, selection).items()
+        ]
+        return RunResult("check", tuple(results), tuple(exc.problems))
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection)
     for tenant, warnings in tenants:
@@ -392,10 +413,8 @@ def tenant_paths(tenants_dir: Path) -> dict[str, Path]:
     }
 
 
-def load_tenants(
-    project: Project, templates: TemplateSet, selection: Selection
-) -> tuple[list[tuple[Tenant, tuple[Problem, ...]]], list[TenantResult]]:
-    """Validate the selected tenant files: valid tenants (with warnings), results for the rest."""
+def _selected(project: Project, selection: Selection) -> dict[str, Path]:
+    """The tenant files a run covers (``--tenant``, ``--shard``), by slug."""
     paths = tenant_paths(project.tenants)
     for slug in selection.slugs:
         if slug not in paths:
@@ -409,11 +428,17 @@ def load_tenants(
     chosen = sorted(selection.slugs) if selection.slugs else sorted(paths)
     if selection.shard is not None:
         chosen = [slug for slug in chosen if in_shard(slug, *selection.shard)]
+    return {slug: paths[slug] for slug in chosen}
+
+
+def load_tenants(
+    project: Project, templates: TemplateSet, selection: Selection
+) -> tuple[list[tuple[Tenant, tuple[Problem, ...]]], list[TenantResult]]:
+    """Validate the selected tenant files: valid tenants (with warnings), results for the rest."""
     tenants: list[tuple[Tenant, tuple[Problem, ...]]] = []
     failed: list[TenantResult] = []
-    for slug in chosen:
+    for slug, path in _selected(project, selection).items():
         started = time.monotonic()
-        path = paths[slug]
         try:
             tenant, warnings = parse_tenant(_read_tenant_text(path), path, list(templates.apps))
         except TenantError as exc:
@@ -431,6 +456,17 @@ def load_tenants(
             continue
         tenants.append((tenant, tuple(warnings)))
     return tenants, failed
+
+
+def _check_tenant_file(slug: str, path: Path, app_names: list[str]) -> TenantResult:
+    """Validate one tenant file on its own (``check`` when the templates are broken)."""
+    try:
+        tenant, warnings = parse_tenant(_read_tenant_text(path), path, app_names)
+    except TenantError as exc:
+        return TenantResult(
+            slug, "failed", None, problems=tuple(exc.problems), reason="invalid tenant file"
+        )
+    return TenantResult(slug, "checked", tenant.name.value, problems=tuple(warnings))
 
 
 def _read_tenant_text(path: Path) -> str:
@@ -473,15 +509,17 @@ def plan_tenant(
             metadata, fetch_warnings = loader.load(tenant, app_name)
             problems += fetch_warnings
             values = resolve_values(tenant, app, metadata)
-            pages.append(renderer.render_app(app, values, tenant.slug))
+            page = renderer.render_app(app, values, tenant.slug)
+            pages.append(add_guide_panels(page, values, loader.now))
             value_sets.append(values)
         except TenantError as exc:
             problems += exc.problems
+    problems += unused_values(tenant, templates)
     problems = collapse_repeats(problems)
     if any(p.severity is Severity.ERROR for p in problems):
         raise TenantError(problems)
 
-    home = render_home(tenant.name.value, pages, value_sets)
+    home = render_home(tenant.name.value, pages, value_sets, loader.now)
     files: dict[str, bytes] = {}
     for values in value_sets:
         for published in values.files:
@@ -497,6 +535,7 @@ def plan_tenant(
         nav=_nav(templates, pages),
         base_config=templates.base_config_path,
         sources={"": Location(tenant.path), **{p.docs_path: p.source for p in pages}},
+        downloads=frozenset(f.site_path for values in value_sets for f in values.files),
     )
     return TenantPlan(
         slug=tenant.slug,
@@ -508,6 +547,35 @@ def plan_tenant(
     )
 
 
+def unused_values(tenant: Tenant, templates: TemplateSet) -> list[Problem]:
+    """Warnings for values a tenant file sets that no guide of that tenant (or app) uses."""
+    apps = [templates.apps[name] for name in tenant.app_names(templates.apps)]
+    used_anywhere = set().union(*(templates.used_keys(app) for app in apps))
+    found = [
+        Problem(
+            s.location,
+            f"'{key}' is set but no guide of this tenant uses it",
+            Severity.WARNING,
+            tenant.slug,
+        )
+        for key, s in tenant.metadata.items()
+        if key not in used_anywhere
+    ]
+    for app in apps:
+        used = templates.used_keys(app)
+        found += [
+            Problem(
+                s.location,
+                f"'{key}' is set for '{app.name}' but its guide does not use it",
+                Severity.WARNING,
+                tenant.slug,
+            )
+            for key, s in tenant.app_entry(app.name).metadata.items()
+            if key not in used
+        ]
+    return found
+
+
 def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
     """One line per distinct message (its first place), saying how many more places it has."""
     groups: dict[tuple[Severity, str], list[Problem]] = {}
@@ -516,14 +584,12 @@ def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
         if all(p.location != problem.location for p in group):
             group.append(problem)
     collapsed = []
-    for (severity, message), group in groups.items():
+    for (_, message), group in groups.items():
         first = group[0]
         more = len(group) - 1
         if more:
             message += f" (and {more} more place{'s' if more > 1 else ''})"
-        collapsed.append(
-            Problem(first.location, message, severity, first.tenant, first.source_line)
-        )
+        collapsed.append(replace(first, message=message))
     return collapsed
 
 
@@ -556,6 +622,7 @@ def _digests(tenant: Tenant, site: SitePlan) -> dict[str, str]:
         "tool": f"tenantdocs {__version__}, mkdocs {version('mkdocs')}, mkdocs-material {version('mkdocs-material')}",
         "site": sha(json.dumps([site.site_name, site.nav], sort_keys=True).encode()),
         "base config": sha(site.base_config.read_bytes()) if site.base_config else "",
+        "site assets": sha(b"".join(site_assets().values())),
     }
     for docs_path, text in site.pages.items():
         digests[f"page {docs_path}"] = sha(text.encode("utf-8"))
@@ -633,10 +700,7 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
 def _failed(
     slug: str, name: str, exc: TenantdocsError, started: float, earlier: Sequence[Problem] = ()
 ) -> TenantResult:
-    problems = tuple(
-        p if p.tenant else Problem(p.location, p.message, p.severity, slug, p.source_line)
-        for p in (*earlier, *exc.problems)
-    )
+    problems = tuple(p if p.tenant else replace(p, tenant=slug) for p in (*earlier, *exc.problems))
     return TenantResult(
         slug,
         "failed",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -351,11 +351,26 @@ def to_jinja(text: str, placeholders: Sequence[Placeholder], *, uses_jinja: bool
     return "".join(parts)
 
 
-def scan_template(text: str, path: Path) -> ScannedTemplate:
-    """Scan one template part; raise nothing, report problems via :func:`template_problems`."""
+def scan_template(text: str, path: Path, rewritten: str | None = None) -> ScannedTemplate:
+    """Scan one template part; problems are reported by :func:`placeholder_problems`.
+
+    ``rewritten`` is the text after :mod:`tenantdocs.rewrite`: the Jinja source is made
+    from it and contexts are decided on it (it is what MkDocs gets), while locations stay
+    those of the file. Rewrites never touch placeholder spans; should they ever disagree,
+    the file's own text is used.
+    """
     uses_jinja = text.startswith(JINJA_PRAGMA)
     placeholders = scan_placeholders(text, path)
-    source = to_jinja(text, placeholders, uses_jinja=uses_jinja)
+    source = None
+    if rewritten is not None and rewritten != text:
+        moved = scan_placeholders(rewritten, path)
+        if [p.spelling for p in moved] == [p.spelling for p in placeholders]:
+            source = to_jinja(rewritten, moved, uses_jinja=uses_jinja)
+            placeholders = tuple(
+                replace(p, context=m.context) for p, m in zip(placeholders, moved, strict=True)
+            )
+    if source is None:
+        source = to_jinja(text, placeholders, uses_jinja=uses_jinja)
     refs = _metadata_refs(source, path) if uses_jinja else ()
     return ScannedTemplate(path, text, placeholders, source, uses_jinja, refs)
 

@@ -8,15 +8,11 @@ one :class:`TemplateError`.
 from __future__ import annotations
 
 import json
-import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from urllib.parse import unquote
-
-from markdown_it.token import Token
 
 from tenantdocs.errors import Location, Problem, Severity, TemplateError
 from tenantdocs.keys import (
@@ -31,10 +27,10 @@ from tenantdocs.placeholders import (
     ScannedTemplate,
     line_starts,
     locate,
-    markdown_parser,
     placeholder_problems,
     scan_template,
 )
+from tenantdocs.rewrite import relative_targets, resolve_reference, rewrite_markdown
 from tenantdocs.yamlfile import YamlProblem, entries, is_null, load_yaml, scalar_text
 
 GUIDE = "sso_configure.md"
@@ -100,6 +96,14 @@ class TemplateSet:
         guide = app.guide or self.fallback
         return [p for p in (self.prefix, guide, self.suffix) if p is not None]
 
+    def used_keys(self, app: App) -> set[str]:
+        """Canonical keys the app's page uses (placeholders and ``metadata.Key`` in Jinja)."""
+        used = set()
+        for part in self.parts(app):
+            used |= {p.key for p in part.placeholders if p.key}
+            used |= {spec.name for name, _ in part.metadata_refs if (spec := lookup_key(name))}
+        return used
+
 
 def read_text(path: Path) -> str:
     """Read a UTF-8 text file (a leading BOM is dropped); raise TemplateError if not UTF-8."""
@@ -121,11 +125,12 @@ def load_templates(root: Path) -> TemplateSet:
         raise TemplateError(Problem(Location(root), "templates folder not found"))
     problems: list[Problem] = []
 
-    def scan(path: Path) -> ScannedTemplate | None:
+    def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
             return None
         try:
-            template = scan_template(read_text(path), path)
+            text = read_text(path)
+            template = scan_template(text, path, rewrite_markdown(text, assets))
         except TemplateError as exc:
             problems.extend(exc.problems)
             return None
@@ -135,9 +140,7 @@ def load_templates(root: Path) -> TemplateSet:
     shared = root / SHARED
     prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
     apps: dict[str, App] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folder.name.startswith(("_", ".")) or not _is_app(folder):
-            continue
+    for folder in app_folders(root):
         if _BAD_APP_NAME.search(folder.name):
             problems.append(
                 Problem(
@@ -146,7 +149,8 @@ def load_templates(root: Path) -> TemplateSet:
                 )
             )
             continue
-        guide = scan(folder / GUIDE)
+        assets = _assets(folder)
+        guide = scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
         if guide is None and fallback is None and not (folder / GUIDE).exists():
             problems.append(
                 Problem(
@@ -161,7 +165,7 @@ def load_templates(root: Path) -> TemplateSet:
             guide=guide,
             defaults=MappingProxyType(defaults),
             category=category,
-            assets=_assets(folder),
+            assets=assets,
         )
     seen: set[tuple[Path, str]] = set()
     for app in apps.values():
@@ -192,51 +196,29 @@ def load_templates(root: Path) -> TemplateSet:
     )
 
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-
-
-def local_references(text: str) -> list[tuple[str, int]]:
-    """Relative image and link targets in a guide, with the offset where each is written."""
-    found: list[tuple[str, int]] = []
-    pos = 0
-
-    def visit(tokens: list[Token]) -> None:
-        nonlocal pos
-        for token in tokens:
-            target = token.attrs.get("src") if token.type == "image" else token.attrs.get("href")
-            relative = (
-                isinstance(target, str)
-                and target
-                and not _SCHEME.match(target)
-                and not target.startswith(("#", "/"))
-                and "%" not in target
-            )
-            if relative:
-                offset = text.find(str(target), pos)
-                found.append((str(target), max(offset, 0)))
-                pos = max(offset, pos)
-            visit(token.children or [])
-
-    visit(markdown_parser().parse(text))
-    return found
-
-
 def missing_references(part: ScannedTemplate, app: App) -> list[Problem]:
-    """Warnings for images and links in ``part`` that point at no file of the app folder."""
-    problems = []
+    """Warnings for images and links in ``part`` that no file of the app folder answers."""
+    assets = {a.as_posix() for a in app.assets}
     starts = line_starts(part.text)
-    for target, offset in local_references(part.text):
-        relative = posixpath.normpath(unquote(target.split("#")[0].split("?")[0]))
-        if relative.startswith("../") or not (app.folder / relative).is_file():
-            problems.append(
-                Problem(
-                    locate(starts, offset, part.path),
-                    f"'{target}' points at no file in the app folder '{app.name}'; it will not"
-                    " work on the published page",
-                    Severity.WARNING,
-                )
-            )
-    return problems
+    return [
+        Problem(
+            locate(starts, offset, part.path),
+            f"'{target}' points at no file in the app folder '{app.name}'; it will not"
+            " work on the published page",
+            Severity.WARNING,
+        )
+        for target, offset in relative_targets(part.text)
+        if resolve_reference(target, assets) is None
+    ]
+
+
+def app_folders(root: Path) -> list[Path]:
+    """The app folders of a templates folder, sorted (``_`` and ``.`` folders are not apps)."""
+    return [
+        folder
+        for folder in sorted(p for p in root.iterdir() if p.is_dir())
+        if not folder.name.startswith(("_", ".")) and _is_app(folder)
+    ]
 
 
 def _is_app(folder: Path) -> bool:

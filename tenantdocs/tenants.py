@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -246,7 +246,7 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
 
 
 def _with_tenant(problem: Problem, slug: str) -> Problem:
-    return Problem(problem.location, problem.message, problem.severity, slug, problem.source_line)
+    return replace(problem, tenant=slug)
 
 
 def _unknown(out: _Collector, entry: Entry, known: tuple[str, ...], where: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from tenantdocs.certificates import load_certificate
 from tenantdocs.cli import main
+from tenantdocs.rewrite import rewrite_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -305,7 +306,10 @@ def test_seed_guide_gets_the_tenants_values(
     text = article_text(guide)
     assert f"https://login.microsoftonline.com/{CONTOSO_TID}/saml2" in text
     assert f"https://sts.windows.net/{CONTOSO_TID}/" in text
-    pem = [link for link in refs(guide).links if link.endswith(".cer")]
+    # The guide's own links (its "About these values" section links the files again).
+    links = _Refs()
+    links.feed(article_text(guide).split('<h2 id="about-these-values"')[0])
+    pem = [link for link in links.links if link.endswith(".cer")]
     assert pem == ["signing-certificate.cer", "signing-certificate.cer"]
     xml = (tmp_path / "tenants" / "idp.xml").read_text()
     body = re.search(r"<ds:X509Certificate>([^<]+)</ds:X509Certificate>", xml)
@@ -330,6 +334,7 @@ def test_every_real_guide_publishes_with_the_tenants_values(
         plan_tenant,
     )
     from tenantdocs.placeholders import scan_placeholders
+    from tenantdocs.render import COPYABLE_KEYS
 
     monkeypatch.chdir(tmp_path)
     _tenant_with_metadata(tmp_path)
@@ -353,7 +358,8 @@ def test_every_real_guide_publishes_with_the_tenants_values(
             if placeholder.key in expected:
                 assert expected[placeholder.key] in html, (app, placeholder.key)
 
-    # The Markdown handed to MkDocs is the guide with only the placeholder spans changed.
+    # The Markdown handed to MkDocs is the guide with only the placeholder spans and the
+    # documented rewrites (tenantdocs.rewrite) changed.
     project = Project(CORPUS, tmp_path / "tenants", tmp_path / "unused", tmp_path / ".cache")
     templates, renderer = load_template_set(project)
     [(tenant, warnings)], _ = load_tenants(project, templates, Selection())
@@ -364,7 +370,7 @@ def test_every_real_guide_publishes_with_the_tenants_values(
         "metadataDownloadUrl": "federation-metadata.xml",
     }
     for app in apps:
-        source = (CORPUS / app / "sso_configure.md").read_text(encoding="utf-8")
+        source = rewrite_markdown((CORPUS / app / "sso_configure.md").read_text(encoding="utf-8"))
         rendered = plan.site.pages[f"{app}/index.md"]
         pos = 0
         literal_start = 0
@@ -377,6 +383,9 @@ def test_every_real_guide_publishes_with_the_tenants_values(
             value = expected.get(key) or links.get(key) or app
             if key in links and placeholder.context.value not in ("link target",):
                 value = f"[{links[key]}]({links[key]})"
+            elif key in COPYABLE_KEYS and placeholder.context.value in ("prose", "table cell"):
+                # Values admins copy are marked up in prose, to stand out and get a copy button.
+                value = f'<code class="td-value">{value}</code>'
             assert rendered.startswith(value, pos), (
                 app,
                 placeholder.location,

@@ -205,6 +205,11 @@ ISSUER = "https://sts.windows.net/11bb11bb-cc22-dd33-ee44-55ff55ff55ff/"
 LOGOUT = "https://login.microsoftonline.com/11bb11bb-cc22-dd33-ee44-55ff55ff55ff/saml2"
 
 
+def marked(url: str) -> str:
+    """A copyable value in prose, as a placeholder writes it (``metadata.Key`` does not)."""
+    return f'<code class="td-value">{url}</code>'
+
+
 def value(key: str, text: str) -> ResolvedValue:
     return ResolvedValue(key, text, Provenance(Origin.TENANT_FILE, Location(Path("t.yml"), 1, 1)))
 
@@ -236,7 +241,7 @@ def test_opt_in_template_is_scanned_as_jinja() -> None:
 def test_opt_in_template_runs_jinja() -> None:
     with_logout = {"singleSignOutServiceUrl": LOGOUT, "IssuerUri": ISSUER}
     assert render_guide(OPT_IN.replace(" `{{ x }}`", ""), with_logout) == (
-        f"# Sign out\nLogout URL: {LOGOUT}\nIssuer: {ISSUER}\n"
+        f"# Sign out\nLogout URL: {marked(LOGOUT)}\nIssuer: {ISSUER}\n"
     )
     without_logout = {"IssuerUri": ISSUER}
     assert render_guide(OPT_IN.replace(" `{{ x }}`", ""), without_logout) == (
@@ -250,7 +255,7 @@ def test_plain_template_does_not_run_jinja() -> None:
     assert not template.uses_jinja
     assert template.metadata_refs == ()
     assert render_guide(plain, {"singleSignOutServiceUrl": LOGOUT}) == plain.replace(
-        "%metadata:singleSignOutServiceUrl%", LOGOUT
+        "%metadata:singleSignOutServiceUrl%", marked(LOGOUT)
     )
 
 
@@ -263,7 +268,7 @@ def test_pragma_must_open_the_template() -> None:
 def test_renderer_keeps_crlf_and_jinja_lookalikes_byte_for_byte() -> None:
     template = "${{ github.workspace }}\r\n{%metadata:IssuerUri%} {# x #}\r\n{% endraw %}"
     assert render_guide(template, {"IssuerUri": ISSUER}) == template.replace(
-        "%metadata:IssuerUri%", ISSUER
+        "%metadata:IssuerUri%", marked(ISSUER)
     )
 
 
