@@ -10,9 +10,11 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Never, TextIO
+
+from tqdm import tqdm
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
@@ -185,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             result = check(project, selection)
         else:
-            result = build(project, selection, progress=_progress_printer(sys.stdout))
+            result = build(project, selection, progress=_progress(sys.stdout))
     except TenantdocsError as exc:
         _print_problems(exc.problems, sys.stderr, excerpt=args.command == "check")
         _write_report(
@@ -274,11 +276,41 @@ def _print_matrix(result: RunResult, stream: TextIO) -> None:
         print(f"  {key.ljust(width)}{cells}", file=stream)
 
 
-def _progress_printer(stream: TextIO) -> Callable[[TenantResult], None]:
-    def report(result: TenantResult) -> None:
-        print(_result_line(result), file=stream, flush=True)
+class _Lines:
+    """Progress for pipelines and logs: one parseable line per tenant."""
 
-    return report
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def start(self, total: int) -> None:
+        pass
+
+    def done(self, result: TenantResult) -> None:
+        print(_result_line(result), file=self.stream, flush=True)
+
+
+class _Bar:
+    """Progress on a terminal: a bar with tenant counts and ETA; failures printed above it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: tqdm[Never] | None = None
+
+    def start(self, total: int) -> None:
+        self.bar = tqdm(total=total, unit="tenant", desc="building", file=self.stream, leave=False)
+
+    def done(self, result: TenantResult) -> None:
+        if self.bar is None:
+            return
+        if result.failed:
+            self.bar.write(_result_line(result), file=self.stream)
+        self.bar.update(1)
+        if self.bar.n >= (self.bar.total or 0):
+            self.bar.close()
+
+
+def _progress(stream: TextIO) -> _Lines | _Bar:
+    return _Bar(stream) if stream.isatty() else _Lines(stream)
 
 
 def _result_line(result: TenantResult) -> str:

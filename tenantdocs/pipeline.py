@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tenantdocs import __version__, publish
 from tenantdocs.errors import (
@@ -254,7 +254,22 @@ class TenantPlan:
     """Hash of every input part, for incremental builds and the "why rebuilt" report."""
 
 
-Progress = Callable[[TenantResult], None]
+class Progress(Protocol):
+    """Told how many tenants a run covers, then each tenant's result as it finishes."""
+
+    def start(self, total: int) -> None:
+        """The run covers ``total`` tenants."""
+
+    def done(self, result: TenantResult) -> None:
+        """One tenant finished."""
+
+
+class _Silent:
+    def start(self, total: int) -> None:
+        pass
+
+    def done(self, result: TenantResult) -> None:
+        pass
 
 
 # --- the two commands -------------------------------------------------------------------
@@ -265,7 +280,9 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     templates, renderer = load_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection)
-    done = (lambda result: None) if progress is None else progress
+    progress = progress or _Silent()
+    progress.start(len(tenants) + len(results))
+    done = progress.done
     for result in results:
         done(result)
     with publish.site_lock(project.site):
@@ -649,7 +666,10 @@ def _rebuild_reason(site: Path, plan: TenantPlan, force: bool) -> str | None:
 
 
 def _build_all(
-    project: Project, work: list[tuple[TenantPlan, str]], jobs: int, done: Progress
+    project: Project,
+    work: list[tuple[TenantPlan, str]],
+    jobs: int,
+    done: Callable[[TenantResult], None],
 ) -> list[TenantResult]:
     """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone."""
     results = []
