@@ -35,6 +35,16 @@ from tenantdocs.metadata import Change, IdpMetadata, document_changes, parse_met
 from tenantdocs.reference import add_guide_panels, render_home
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.sitebuild import SitePlan, build_site, site_assets
+from tenantdocs.skeleton import (
+    SENTINEL,
+    Sentinelized,
+    fill_in,
+    fill_text,
+    roles,
+    sentinelize,
+    skeleton_problem,
+    varying_roles,
+)
 from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
 from tenantdocs.templates import TemplateSet, app_folders, load_templates
 from tenantdocs.tenants import Tenant, parse_tenant
@@ -252,6 +262,8 @@ class TenantPlan:
     """Non-fatal findings."""
     digests: dict[str, str] = field(default_factory=dict)
     """Hash of every input part, for incremental builds and the "why rebuilt" report."""
+    roles: tuple[tuple[str, str], ...] = ()
+    """(role, text) of every value on the tenant's pages, for sharing one MkDocs run."""
 
 
 class Progress(Protocol):
@@ -561,6 +573,7 @@ def plan_tenant(
         apps=tuple((p.title, p.docs_path.removesuffix("index.md") + "index.html") for p in pages),
         warnings=tuple(problems),
         digests=_digests(tenant, site),
+        roles=tuple(roles(tenant.name.value, tenant.slug, str(Location(tenant.path)), value_sets)),
     )
 
 
@@ -671,20 +684,151 @@ def _build_all(
     jobs: int,
     done: Callable[[TenantResult], None],
 ) -> list[TenantResult]:
-    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone."""
-    results = []
-    if jobs <= 1 or len(work) <= 1:
-        for plan, reason in work:
-            results.append(_build_one(project.site, plan, reason))
-            done(results[-1])
-        return results
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(_build_one, project.site, plan, reason) for plan, reason in work]
-        for future in concurrent.futures.as_completed(futures):
-            results.append(future.result())
-            done(results[-1])
+    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone.
+
+    Tenants that differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`);
+    the others, and any group whose skeleton could not be filled in exactly, are built alone.
+    """
+    groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
+    alone: list[tuple[TenantPlan, str]] = []
+    varying = varying_roles([plan.roles for plan, _ in work])
+    for plan, reason in work:
+        shared = sentinelize(plan.site, plan.roles, varying) if len(work) > 1 else None
+        if shared is None:
+            alone.append((plan, reason))
+        else:
+            groups.setdefault(shared.key, []).append((plan, reason, shared))
+    for key in [k for k, members in groups.items() if len(members) == 1]:
+        plan, reason, _ = groups.pop(key)[0]
+        alone.append((plan, reason))
+
+    results: list[TenantResult] = []
+
+    def finished(result: TenantResult) -> None:
+        results.append(result)
+        done(result)
+
+    with _pool(jobs) as pool:
+        skeletons = {
+            key: pool.submit(_build_skeleton, project.site, key, members[0][2].site)
+            for key, members in groups.items()
+        }
+        pending: list[concurrent.futures.Future[list[TenantResult]]] = [
+            pool.submit(_build_alone, project.site, plan, reason) for plan, reason in alone
+        ]
+        for key, built in skeletons.items():
+            skeleton, problem, warnings = built.result()
+            members = groups[key]
+            if problem is not None:
+                pending += [
+                    pool.submit(_build_alone, project.site, plan, reason)
+                    for plan, reason, _ in members
+                ]
+                continue
+            note = f"; one MkDocs run shared by {len(members)} tenants"
+            for chunk in _chunks(members, jobs):
+                pending.append(
+                    pool.submit(_fill_in_all, project.site, skeleton, chunk, warnings, note)
+                )
+        for outcome in concurrent.futures.as_completed(pending):
+            for result in outcome.result():
+                finished(result)
+    for key in groups:
+        shutil.rmtree(
+            publish.state_dir(project.site) / "staging" / f"skeleton-{key[:16]}", ignore_errors=True
+        )
     return results
+
+
+class _InProcess(concurrent.futures.Executor):
+    """``--jobs 1``: the same code path, run in this process."""
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def _pool(jobs: int) -> concurrent.futures.Executor:
+    if jobs <= 1:
+        return _InProcess()
+    context = multiprocessing.get_context("fork")
+    return concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+def _chunks(items: list[Any], count: int) -> list[list[Any]]:
+    size = max(1, -(-len(items) // max(1, count)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _build_skeleton(site: Path, key: str, plan: SitePlan) -> tuple[Path, str | None, list[Problem]]:
+    """Build a group's shared plan once; say why it cannot be filled in exactly, if so."""
+    root = publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    try:
+        warnings = build_site(plan, root / "work", root / "site")
+    except TenantdocsError as exc:
+        return root / "site", str(exc.problems[0].message), []
+    sentinels = {s for s in _sentinels_in(plan)}
+    return root / "site", skeleton_problem(root / "site", sentinels), warnings
+
+
+def _sentinels_in(plan: SitePlan) -> set[str]:
+    text = "\n".join([plan.site_name, *plan.pages.values(), json.dumps(plan.nav)])
+    return set(SENTINEL.findall(text))
+
+
+def _fill_in_all(
+    site: Path,
+    skeleton: Path,
+    members: list[tuple[TenantPlan, str, Sentinelized]],
+    warnings: list[Problem],
+    note: str,
+) -> list[TenantResult]:
+    """Publish each member of a group from the group's skeleton."""
+    results = []
+    for plan, reason, shared in members:
+        started = time.monotonic()
+        staging = publish.staging_dir(site, plan.slug)
+        try:
+            fill_in(skeleton, staging / "site", shared.values, plan.site.files)
+            publish.swap_in(site, plan.slug, staging / "site")
+            publish.write_manifest(
+                site, plan.slug, {"name": plan.name, "apps": plan.apps, "digests": plan.digests}
+            )
+        except OSError as exc:
+            problem = Problem(
+                Location(site), f"cannot publish tenant '{plan.slug}': {exc.strerror or exc}"
+            )
+            results.append(
+                _failed(plan.slug, plan.name, TenantError(problem), started, plan.warnings)
+            )
+            continue
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        own = [replace(w, message=fill_text(w.message, shared.values)) for w in warnings]
+        results.append(
+            TenantResult(
+                plan.slug,
+                "built",
+                plan.name,
+                len(plan.site.pages),
+                time.monotonic() - started,
+                reason + note,
+                (*plan.warnings, *own),
+            )
+        )
+    return results
+
+
+def _build_alone(site: Path, plan: TenantPlan, reason: str) -> list[TenantResult]:
+    return [_build_one(site, plan, reason)]
 
 
 def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:

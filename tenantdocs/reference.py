@@ -104,7 +104,9 @@ def render_home(
     )
     name = escape_prose(tenant_name)
     blocks = [
-        f"# {name}",
+        # A fixed anchor: the heading's id must not depend on the tenant's name, so tenants
+        # that differ only in values can share one MkDocs run (tenantdocs.skeleton).
+        f'<h1 id="tenant">{_text(tenant_name)}</h1>',
         f"Single sign-on setup guides for **{name}**, with this tenant's own values filled in."
         " Every value below shows where it came from; the button beside a value copies it.",
     ]
