@@ -12,9 +12,10 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Never, TextIO
+from typing import TYPE_CHECKING, Never, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
@@ -297,6 +298,8 @@ class _Bar:
         self.bar: tqdm[Never] | None = None
 
     def start(self, total: int) -> None:
+        from tqdm import tqdm  # only terminals need it
+
         self.bar = tqdm(total=total, unit="tenant", desc="building", file=self.stream, leave=False)
 
     def done(self, result: TenantResult) -> None:

@@ -1,9 +1,11 @@
 """SAML 2.0 federation metadata: parsed from bytes into the values an IdP publishes.
 
 Metadata is untrusted input: it is parsed from bytes only, with DTDs, entity declarations
-and external references refused (no XXE, no billion laughs), namespace-aware, and values are
-taken from the ``IDPSSODescriptor`` only (WS-Federation ``RoleDescriptor`` elements repeat
-the keys and are ignored).
+and external references refused (no XXE, no billion laughs), at most
+:data:`MAX_METADATA_BYTES` long and :data:`MAX_XML_DEPTH` elements deep, namespace-aware,
+and values are taken from the ``IDPSSODescriptor`` only (WS-Federation ``RoleDescriptor``
+elements repeat the keys and are ignored). Signatures are not verified: the document is
+trusted as far as the HTTPS connection or the tenant file that names it.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
-import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+if TYPE_CHECKING:
+    import requests
 
 from tenantdocs.certificates import Certificate, CertificateError, load_certificate
 from tenantdocs.errors import Location, MetadataError, Problem
@@ -33,6 +35,9 @@ DS = "http://www.w3.org/2000/09/xmldsig#"
 REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 MAX_METADATA_BYTES = 5 * 1024 * 1024
+MAX_XML_DEPTH = 64
+"""Real metadata nests about ten elements deep; deeper documents are refused while parsing
+(walking a tree 100,000 elements deep would exhaust Python's stack)."""
 
 _URL = re.compile(r"https?://[^\s<>`\"]+", re.IGNORECASE)
 
@@ -96,9 +101,40 @@ def parse_metadata(data: bytes, path: Path, entity_id: str | None = None) -> Idp
     return _idp(entity, limits, data, where)
 
 
+class _TooDeep(Exception):
+    """Raised by :class:`_DepthLimitedBuilder` at the first element nested too deep."""
+
+
+class _DepthLimitedBuilder(ET.TreeBuilder):
+    """An ElementTree builder that stops the parse at :data:`MAX_XML_DEPTH` levels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        self.depth += 1
+        if self.depth > MAX_XML_DEPTH:
+            raise _TooDeep
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> ET.Element:
+        self.depth -= 1
+        return super().end(tag)
+
+
 def _parse_xml(data: bytes, path: Path) -> ET.Element:
+    parser = SafeET.DefusedXMLParser(
+        target=_DepthLimitedBuilder(),
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
+    )
     try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(data)
+        return parser.close()
+    except _TooDeep:
+        message = f"metadata nests elements more than {MAX_XML_DEPTH} levels deep"
     except defusedxml.DTDForbidden:
         message = "metadata must not contain a DOCTYPE (DTDs are refused)"
     except defusedxml.EntitiesForbidden:
@@ -177,6 +213,10 @@ def _endpoint(descriptor: ET.Element, name: str, where: Location) -> str | None:
     url = url.strip()
     if not _URL.fullmatch(url):
         raise MetadataError(Problem(where, f"{name} Location is not an http(s) URL"))
+    problem = value_problem(url)
+    if problem:
+        # Written into pages like tenant values: the same limits (length, control characters).
+        raise MetadataError(Problem(where, f"{name} Location is not usable: {problem}"))
     return url
 
 
@@ -186,7 +226,9 @@ def _earliest(limits: tuple[str, ...], where: Location) -> datetime | None:
         try:
             parsed.append(datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
-            raise MetadataError(Problem(where, f"validUntil '{text}' is not a date-time")) from None
+            raise MetadataError(
+                Problem(where, f"validUntil '{shorten(text)}' is not a date-time")
+            ) from None
     return min(parsed, default=None)
 
 
@@ -229,6 +271,10 @@ def check_url(url: str) -> None:
 
 def _session() -> requests.Session:
     """A session that retries connection errors and 5xx answers with backoff (urllib3 Retry)."""
+    import requests  # imported here: builds from local files never pay for it
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
     retry = Retry(
         total=3,
         connect=3,
@@ -266,6 +312,9 @@ def download(
     max_bytes: int = MAX_METADATA_BYTES,
 ) -> Download:
     """GET ``url`` conditionally, with timeouts, a size cap and same-host redirects only."""
+    import requests
+    import urllib3.exceptions
+
     check_url(url)
     timeout = fetch_timeout()
     deadline = time.monotonic() + 3 * timeout
@@ -307,7 +356,7 @@ def download(
                     return Download(url, None, etag, last_modified)
                 if response.status_code != 200:
                     raise MetadataFetchError(
-                        f"HTTP {response.status_code} {response.reason or ''}".strip()
+                        f"HTTP {response.status_code} {shorten(response.reason or '')}".strip()
                     )
                 data = _read_capped(response, max_bytes, deadline)
                 return Download(
@@ -327,6 +376,9 @@ def _redirect_target(url: str, location: str) -> str:
 
 
 def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+    import requests
+    import urllib3.exceptions
+
     length = response.headers.get("Content-Length")
     if length and length.isdigit() and int(length) > max_bytes:
         raise MetadataFetchError(f"document is larger than {max_bytes} bytes")

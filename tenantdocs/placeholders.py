@@ -123,15 +123,22 @@ def _find_spans(text: str) -> Iterator[re.Match[str]]:
         pos = match.end()
 
 
-def scan_placeholders(text: str, path: Path) -> tuple[Placeholder, ...]:
-    """Find every placeholder in ``text`` with its location and Markdown context."""
+def scan_placeholders(text: str, path: Path, *, contexts: bool = True) -> tuple[Placeholder, ...]:
+    """Find every placeholder in ``text`` with its location and Markdown context.
+
+    ``contexts=False`` skips the Markdown parse (every context is then prose), for callers
+    that need only spans and locations.
+    """
     matches = list(_find_spans(text))
     if not matches:
         return ()
     starts = line_starts(text)
-    contexts = _contexts(text, [m.start() for m in matches], starts)
+    offsets = [m.start() for m in matches]
+    found_contexts = (
+        _contexts(text, offsets, starts) if contexts else [Context.PROSE] * len(offsets)
+    )
     found = []
-    for match, context in zip(matches, contexts, strict=True):
+    for match, context in zip(matches, found_contexts, strict=True):
         spelling = match.group("key") if match.group("ns") else match.group("bare")
         spec = lookup_key(spelling)
         found.append(
@@ -360,9 +367,11 @@ def scan_template(text: str, path: Path, rewritten: str | None = None) -> Scanne
     the file's own text is used.
     """
     uses_jinja = text.startswith(JINJA_PRAGMA)
-    placeholders = scan_placeholders(text, path)
+    rewrites = rewritten is not None and rewritten != text
+    # Contexts are decided on the text MkDocs gets: the file's own only when not rewritten.
+    placeholders = scan_placeholders(text, path, contexts=not rewrites)
     source = None
-    if rewritten is not None and rewritten != text:
+    if rewritten is not None and rewrites:
         moved = scan_placeholders(rewritten, path)
         if [p.spelling for p in moved] == [p.spelling for p in placeholders]:
             source = to_jinja(rewritten, moved, uses_jinja=uses_jinja)

@@ -98,7 +98,12 @@ def _indent_width(line: str) -> int:
     return width
 
 
+_SHALLOW_LINE = re.compile(r"^ {1,3}\S", re.MULTILINE)
+
+
 def _list_continuations(text: str) -> str:
+    if not _SHALLOW_LINE.search(text):
+        return text  # no line indented less than Python-Markdown needs: nothing to do
     lines = text.splitlines(keepends=True)
     shifts: dict[int, int] = {}  # line index -> indentation it must have
     tokens = markdown_parser().parse(text)
