@@ -32,7 +32,7 @@ from tenantdocs.errors import (
 )
 from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.metadata import Change, IdpMetadata, document_changes, parse_metadata
-from tenantdocs.reference import add_guide_panels, render_home
+from tenantdocs.reference import EXPIRY_WARNING, add_guide_panels, render_home
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.sitebuild import SitePlan, build_site, site_assets
 from tenantdocs.skeleton import (
@@ -264,6 +264,21 @@ class TenantPlan:
     """Hash of every input part, for incremental builds and the "why rebuilt" report."""
     roles: tuple[tuple[str, str], ...] = ()
     """(role, text) of every value on the tenant's pages, for sharing one MkDocs run."""
+    stable_until: str | None = None
+    """Until when the pages stay as they are if no input changes (certificate thresholds)."""
+    inputs: str | None = None
+    """:func:`inputs_digest` of the tenant, recorded in its manifest."""
+
+    def manifest(self) -> dict[str, Any]:
+        """What the tenant's manifest records."""
+        return {
+            "name": self.name,
+            "apps": self.apps,
+            "pages": len(self.site.pages),
+            "digests": self.digests,
+            "inputs": self.inputs,
+            "stable_until": self.stable_until,
+        }
 
 
 class Progress(Protocol):
@@ -297,19 +312,43 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     done = progress.done
     for result in results:
         done(result)
+    shared = run_inputs(templates)
     with publish.site_lock(project.site):
         publish.recover(project.site)
         to_build = []
         for tenant, warnings in tenants:
             started = time.monotonic()
+            apps = tenant.app_names(templates.apps)
+            inputs = inputs_digest(tenant, apps, project, shared)
+            if not selection.force and _up_to_date(project.site, tenant.slug, inputs, loader.now):
+                # Nothing it is built from changed: skipped without rendering a page.
+                manifest = publish.read_manifest(project.site, tenant.slug) or {}
+                pages = int(manifest.get("pages", 0))
+                results.append(
+                    TenantResult(
+                        tenant.slug,
+                        "unchanged",
+                        tenant.name.value,
+                        pages,
+                        0.0,
+                        "inputs unchanged",
+                        warnings,
+                    )
+                )
+                done(results[-1])
+                continue
             try:
-                plan = plan_tenant(tenant, warnings, templates, renderer, loader)
+                plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
+                plan = replace(plan, inputs=inputs)
             except TenantError as exc:
                 results.append(_failed(tenant.slug, tenant.name.value, exc, started))
                 done(results[-1])
                 continue
             reason = _rebuild_reason(project.site, plan, selection.force)
             if reason is None:
+                # Same pages from changed inputs (e.g. an edit to another tenant's app):
+                # record the inputs, so the next run skips it without rendering.
+                publish.write_manifest(project.site, plan.slug, plan.manifest())
                 pages = len(plan.site.pages)
                 results.append(
                     TenantResult(
@@ -318,7 +357,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                         plan.name,
                         pages,
                         0.0,
-                        "inputs unchanged",
+                        "pages unchanged",
                         plan.warnings,
                     )
                 )
@@ -527,6 +566,7 @@ def plan_tenant(
     templates: TemplateSet,
     renderer: Renderer,
     loader: MetadataLoader,
+    shared: RunInputs | None = None,
 ) -> TenantPlan:
     """Resolve values and render every page of one tenant; raise TenantError with all problems."""
     problems = list(warnings)
@@ -572,7 +612,8 @@ def plan_tenant(
         site=site,
         apps=tuple((p.title, p.docs_path.removesuffix("index.md") + "index.html") for p in pages),
         warnings=tuple(problems),
-        digests=_digests(tenant, site),
+        digests=_digests(site, shared or run_inputs(templates)),
+        stable_until=stable_until(value_sets, loader.now),
         roles=tuple(roles(tenant.name.value, tenant.slug, str(Location(tenant.path)), value_sets)),
     )
 
@@ -642,23 +683,107 @@ def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:
 # --- building and publishing ------------------------------------------------------------
 
 
-def _digests(tenant: Tenant, site: SitePlan) -> dict[str, str]:
-    def sha(data: bytes) -> str:
-        return hashlib.sha256(data).hexdigest()
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    """What every tenant of a run is built from besides its own files, hashed once per run."""
 
+    tool: str
+    """Versions of tenantdocs, MkDocs and Material."""
+    templates: str
+    """SHA-256 over every file of the templates folder (names and bytes)."""
+    base_config: str
+    """SHA-256 of the base MkDocs configuration ('' without one)."""
+    site_assets: str
+    """SHA-256 of the stylesheet and script published in every site."""
+
+
+def run_inputs(templates: TemplateSet) -> RunInputs:
+    """Hash the inputs shared by every tenant of a run."""
     from importlib.metadata import version
 
+    tree = hashlib.sha256()
+    for path in sorted(p for p in templates.root.rglob("*") if p.is_file()):
+        tree.update(path.relative_to(templates.root).as_posix().encode("utf-8") + b"\0")
+        tree.update(hashlib.sha256(path.read_bytes()).digest())
+    base = templates.base_config_path
+    return RunInputs(
+        tool=f"tenantdocs {__version__}, mkdocs {version('mkdocs')},"
+        f" mkdocs-material {version('mkdocs-material')}",
+        templates=tree.hexdigest(),
+        base_config=_sha(base.read_bytes()) if base else "",
+        site_assets=_sha(b"".join(site_assets().values())),
+    )
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _digests(site: SitePlan, shared: RunInputs) -> dict[str, str]:
+    """Hash of every part of a tenant's plan: what changed says why it is rebuilt."""
     digests = {
-        "tool": f"tenantdocs {__version__}, mkdocs {version('mkdocs')}, mkdocs-material {version('mkdocs-material')}",
-        "site": sha(json.dumps([site.site_name, site.nav], sort_keys=True).encode()),
-        "base config": sha(site.base_config.read_bytes()) if site.base_config else "",
-        "site assets": sha(b"".join(site_assets().values())),
+        "tool": shared.tool,
+        "site": _sha(json.dumps([site.site_name, site.nav], sort_keys=True).encode()),
+        "base config": shared.base_config,
+        "site assets": shared.site_assets,
     }
     for docs_path, text in site.pages.items():
-        digests[f"page {docs_path}"] = sha(text.encode("utf-8"))
+        digests[f"page {docs_path}"] = _sha(text.encode("utf-8"))
     for docs_path, data in site.files.items():
-        digests[f"file {docs_path}"] = sha(data)
+        digests[f"file {docs_path}"] = _sha(data)
     return digests
+
+
+def inputs_digest(
+    tenant: Tenant, app_names: Sequence[str], project: Project, shared: RunInputs
+) -> str | None:
+    """One hash of everything a tenant's site is built from, read without rendering a page.
+
+    None when a source cannot be judged without fetching it (a metadata URL) or is not a
+    readable file inside the tenants folder: the tenant is then planned in full.
+    """
+    parts = [shared.tool, shared.templates, shared.base_config, shared.site_assets]
+    parts.append(_sha(tenant.path.read_bytes()))
+    root = project.tenants.resolve()
+    for app in app_names:
+        ref = metadata_source(tenant, app)
+        if ref is None:
+            continue
+        if ref.kind != "file":
+            return None
+        path = (project.tenants / ref.value).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        parts.append(f"{app}:{_sha(path.read_bytes())}")
+    return _sha("\n".join(parts).encode("utf-8"))
+
+
+def stable_until(value_sets: Sequence[ValueSet], now: datetime) -> str | None:
+    """When the pages could change with nothing else changing: the next certificate or
+    document validity threshold (expiry warnings), ISO 8601; None when there is none."""
+    moments = []
+    for values in value_sets:
+        for certificate in values.certificates:
+            moments += [
+                certificate.not_before,
+                certificate.not_after - EXPIRY_WARNING,
+                certificate.not_after,
+            ]
+        if values.metadata is not None and values.metadata.document.valid_until is not None:
+            moments.append(values.metadata.document.valid_until)
+    future = [m for m in moments if m > now]
+    return min(future).isoformat() if future else None
+
+
+def _up_to_date(site: Path, slug: str, inputs: str | None, now: datetime) -> bool:
+    """Whether the tenant's published site was built from exactly these inputs, still valid."""
+    if inputs is None or not (site / slug).is_dir():
+        return False
+    manifest = publish.read_manifest(site, slug)
+    if manifest is None or manifest.get("inputs") != inputs:
+        return False
+    until = manifest.get("stable_until")
+    return until is None or now < datetime.fromisoformat(str(until))
 
 
 def _rebuild_reason(site: Path, plan: TenantPlan, force: bool) -> str | None:
@@ -799,9 +924,7 @@ def _fill_in_all(
         try:
             fill_in(skeleton, staging / "site", shared.values, plan.site.files)
             publish.swap_in(site, plan.slug, staging / "site")
-            publish.write_manifest(
-                site, plan.slug, {"name": plan.name, "apps": plan.apps, "digests": plan.digests}
-            )
+            publish.write_manifest(site, plan.slug, plan.manifest())
         except OSError as exc:
             problem = Problem(
                 Location(site), f"cannot publish tenant '{plan.slug}': {exc.strerror or exc}"
@@ -838,11 +961,7 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
     try:
         warnings = build_site(plan.site, staging / "work", staging / "site")
         publish.swap_in(site, slug, staging / "site")
-        publish.write_manifest(
-            site,
-            slug,
-            {"name": plan.name, "apps": plan.apps, "digests": plan.digests},
-        )
+        publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
         return _failed(plan.slug, plan.name, exc, started, plan.warnings)
     except OSError as exc:  # e.g. the disk filled up while publishing

@@ -173,6 +173,35 @@ def test_unchanged_tenants_are_skipped_and_changed_ones_rebuilt(
     assert [t["status"] for t in report["tenants"]] == ["built", "built"]
 
 
+def test_unchanged_inputs_skip_rendering_until_a_certificate_threshold(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run() == 0
+    assert run("--report", "report.json") == 0
+    reasons = {
+        t["slug"]: t["reason"] for t in json.loads(Path("report.json").read_text())["tenants"]
+    }
+    assert reasons == {"contoso": "inputs unchanged", "fabrikam": "inputs unchanged"}
+    manifest_path = project / "site" / ".tenantdocs" / "manifests" / "contoso.json"
+    manifest = json.loads(manifest_path.read_text())
+    # The sample certificates expire in 2036: the pages could next change 30 days before.
+    assert manifest["stable_until"] == "2035-12-02T00:00:00+00:00"
+    # Once that moment has passed the tenant is rendered again to see what changed.
+    manifest["stable_until"] = "2020-01-01T00:00:00+00:00"
+    manifest_path.write_text(json.dumps(manifest))
+    assert run("--report", "report.json") == 0
+    reasons = {
+        t["slug"]: t["reason"] for t in json.loads(Path("report.json").read_text())["tenants"]
+    }
+    assert reasons == {"contoso": "pages unchanged", "fabrikam": "inputs unchanged"}
+    # A metadata file is an input too.
+    xml = project / "tenants" / "fabrikam" / "idp-metadata.xml"
+    xml.write_bytes(xml.read_bytes() + b"\n")
+    assert run("--report", "report.json") == 0
+    fabrikam = json.loads(Path("report.json").read_text())["tenants"][1]
+    assert fabrikam["status"] == "built" and "federation-metadata.xml" in fabrikam["reason"]
+
+
 def test_parallel_build_publishes_the_same_site(project: Path) -> None:
     assert main(["build", "--jobs", "2", "--site", "parallel"]) == 0
     assert run("--site", "serial") == 0
