@@ -816,16 +816,21 @@ def _build_all(
     """
     groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
     alone: list[tuple[TenantPlan, str]] = []
-    varying = varying_roles([plan.roles for plan, _ in work])
+    cache = _SkeletonCache(project.site)
+    # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
+    # incremental rebuild) uses what the last run with several tenants learnt.
+    varying = varying_roles([p.roles for p, _ in work]) if len(work) > 1 else cache.varying()
     for plan, reason in work:
-        shared = sentinelize(plan.site, plan.roles, varying) if len(work) > 1 else None
+        shared = sentinelize(plan.site, plan.roles, varying) if varying else None
         if shared is None:
             alone.append((plan, reason))
         else:
-            groups.setdefault(shared.key, []).append((plan, reason, shared))
-    for key in [k for k, members in groups.items() if len(members) == 1]:
+            groups.setdefault(cache.key(shared, plan), []).append((plan, reason, shared))
+    for key in [k for k, members in groups.items() if len(members) == 1 and not cache.has(k)]:
         plan, reason, _ = groups.pop(key)[0]
         alone.append((plan, reason))
+    if len(work) > 1:
+        cache.remember_varying(varying)
 
     results: list[TenantResult] = []
 
@@ -835,7 +840,8 @@ def _build_all(
 
     with _pool(jobs) as pool:
         skeletons = {
-            key: pool.submit(_build_skeleton, project.site, key, members[0][2].site)
+            key: cache.get(key)
+            or pool.submit(_build_skeleton, project.site, key, members[0][2].site)
             for key, members in groups.items()
         }
         pending: list[concurrent.futures.Future[list[TenantResult]]] = [
@@ -850,7 +856,12 @@ def _build_all(
                     for plan, reason, _ in members
                 ]
                 continue
-            note = f"; one MkDocs run shared by {len(members)} tenants"
+            if not warnings:
+                skeleton = cache.keep(key, skeleton)
+            if len(members) == 1:
+                note = "; filled in from the MkDocs run kept from an earlier build"
+            else:
+                note = f"; one MkDocs run shared by {len(members)} tenants"
             for chunk in _chunks(members, jobs):
                 pending.append(
                     pool.submit(_fill_in_all, project.site, skeleton, chunk, warnings, note)
@@ -862,7 +873,68 @@ def _build_all(
         shutil.rmtree(
             publish.state_dir(project.site) / "staging" / f"skeleton-{key[:16]}", ignore_errors=True
         )
+    cache.prune()
     return results
+
+
+class _SkeletonCache:
+    """Skeletons kept in ``site/.tenantdocs/skeletons/`` for the next run's lone rebuilds.
+
+    A skeleton is kept only when it was filled in exactly (checked when it was built) and
+    MkDocs warned about nothing; its key covers the shared plan and every shared input
+    (tool versions, base configuration, site assets), so a kept one is what MkDocs would
+    build again.
+    """
+
+    KEEP = 4
+
+    def __init__(self, site: Path) -> None:
+        self.root = publish.state_dir(site) / "skeletons"
+
+    def key(self, shared: Sentinelized, plan: TenantPlan) -> str:
+        inputs = [plan.digests.get(k, "") for k in ("tool", "base config", "site assets")]
+        return _sha("\n".join([shared.key, *inputs]).encode("utf-8"))
+
+    def has(self, key: str) -> bool:
+        return (self.root / key[:32] / "site").is_dir()
+
+    def get(
+        self, key: str
+    ) -> concurrent.futures.Future[tuple[Path, str | None, list[Problem]]] | None:
+        if not self.has(key):
+            return None
+        future: concurrent.futures.Future[tuple[Path, str | None, list[Problem]]] = (
+            concurrent.futures.Future()
+        )
+        future.set_result((self.root / key[:32] / "site", None, []))
+        return future
+
+    def keep(self, key: str, built: Path) -> Path:
+        target = self.root / key[:32] / "site"
+        if built == target:
+            return target
+        shutil.rmtree(target.parent, ignore_errors=True)
+        target.parent.mkdir(parents=True)
+        built.rename(target)
+        return target
+
+    def varying(self) -> set[str]:
+        try:
+            return set(json.loads((self.root / "varying.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def remember_varying(self, roles: set[str]) -> None:
+        publish.write_atomic(self.root / "varying.json", json.dumps(sorted(roles)).encode("utf-8"))
+
+    def prune(self) -> None:
+        kept = sorted(
+            (p for p in self.root.glob("*") if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in kept[self.KEEP :]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 class _InProcess(concurrent.futures.Executor):

@@ -84,6 +84,19 @@ def test_benchmark_workload_shares_one_run(tmp_path: Path, monkeypatch: pytest.M
         index_json = tmp_path / "shared" / f"tenant-{index:03d}" / "search" / "search_index.json"
         assert tid in index_json.read_text()
 
+    # One tenant changes: the next run fills it in from the run kept from the last build,
+    # and it is still exactly what building it alone gives.
+    tenant = tmp_path / "tenants" / "tenant-002.yml"
+    tenant.write_text(tenant.read_text().replace("name: Tenant 002", "name: Tenant Two"))
+    report = tmp_path / "again.json"
+    assert main(["build", "--jobs", "1", "--site", "shared", "--report", str(report)]) == 0
+    changed = [t for t in json.loads(report.read_text())["tenants"] if t["status"] == "built"]
+    assert [t["slug"] for t in changed] == ["tenant-002"]
+    assert "filled in from the MkDocs run kept from an earlier build" in changed[0]["reason"]
+    assert main(["build", "--jobs", "1", "--site", "alone", "--tenant", "tenant-002"]) == 0
+    assert tree(tmp_path / "shared" / "tenant-002") == tree(tmp_path / "alone" / "tenant-002")
+    assert "Tenant Two" in (tmp_path / "shared" / "tenant-002" / "index.html").read_text()
+
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
 def test_real_guides_share_a_run_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
