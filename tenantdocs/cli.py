@@ -19,17 +19,8 @@ if TYPE_CHECKING:
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
-from tenantdocs.pipeline import (
-    Project,
-    RunResult,
-    Selection,
-    TenantResult,
-    build,
-    check,
-    default_jobs,
-    problem_json,
-    refresh,
-)
+from tenantdocs.pipeline import Project, Selection, build, check, default_jobs, refresh
+from tenantdocs.report import RunResult, TenantResult, problem_json
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -242,6 +233,11 @@ def _print_problems(problems: Sequence[Problem], stream: TextIO, *, excerpt: boo
                     print(extra, file=stream)
 
 
+EXCERPT_WIDTH = 160
+"""Characters of a source line shown under a problem."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def _excerpt(problem: Problem) -> list[str]:
     """The offending source line and a caret under the column, when both are known."""
     where = problem.location
@@ -255,10 +251,18 @@ def _excerpt(problem: Problem) -> list[str]:
     if text is None:
         return []
     text = text.rstrip("\r\n")
-    lines = [f"    {text}"]
+    # A long line (metadata documents are often one line) is shown around the column only,
+    # so an excerpt never dumps a whole document; control characters are shown as U+FFFD.
+    start = 0
+    if len(text) > EXCERPT_WIDTH and where.column:
+        start = max(0, min(where.column - 1 - EXCERPT_WIDTH // 2, len(text) - EXCERPT_WIDTH))
+    shown = _CONTROL.sub("\ufffd", text[start : start + EXCERPT_WIDTH])
+    before = "…" if start else ""
+    after = "…" if start + EXCERPT_WIDTH < len(text) else ""
+    lines = [f"    {before}{shown}{after}"]
     if where.column:
         # Keep tabs so the caret lines up however the terminal expands them.
-        pad = "".join(c if c == "\t" else " " for c in text[: where.column - 1])
+        pad = "".join(c if c == "\t" else " " for c in before + shown[: where.column - 1 - start])
         lines.append(f"    {pad}^")
     return lines
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
-from tenantdocs.pipeline import Project, RunResult, Selection, build, tenant_paths
+from tenantdocs.pipeline import Project, Selection, build, tenant_paths
 from tenantdocs.render import render_directory
+from tenantdocs.report import RunResult
 from tenantdocs.sitebuild import serve_live
 
 

@@ -1,0 +1,313 @@
+"""Build a batch of planned tenants: shared MkDocs runs, parallel workers, publishing.
+
+Tenants that differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`);
+the others, and any group whose skeleton could not be filled in exactly, are built alone.
+Every tenant is built into a staging folder and swapped in only when complete.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import multiprocessing
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tenantdocs import publish
+from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
+from tenantdocs.incremental import sha
+from tenantdocs.report import TenantResult, failed_result
+from tenantdocs.sitebuild import SitePlan, build_site
+from tenantdocs.skeleton import (
+    SENTINEL,
+    Sentinelized,
+    fill_in,
+    fill_text,
+    sentinelize,
+    skeleton_problem,
+    varying_roles,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPlan:
+    """A tenant ready to build: every page rendered, every file to publish in hand."""
+
+    slug: str
+    """The tenant."""
+    name: str
+    """The tenant's display name."""
+    site: SitePlan
+    """What MkDocs gets."""
+    apps: tuple[tuple[str, str], ...]
+    """(title, page path) per app, for the tenant directory."""
+    warnings: tuple[Problem, ...] = ()
+    """Non-fatal findings."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """Hash of every input part, for incremental builds and the "why rebuilt" report."""
+    roles: tuple[tuple[str, str], ...] = ()
+    """(role, text) of every value on the tenant's pages, for sharing one MkDocs run."""
+    stable_until: str | None = None
+    """Until when the pages stay as they are if no input changes (certificate thresholds)."""
+    inputs: str | None = None
+    """:func:`inputs_digest` of the tenant, recorded in its manifest."""
+
+    def manifest(self) -> dict[str, Any]:
+        """What the tenant's manifest records."""
+        return {
+            "name": self.name,
+            "apps": self.apps,
+            "pages": len(self.site.pages),
+            "digests": self.digests,
+            "inputs": self.inputs,
+            "stable_until": self.stable_until,
+        }
+
+
+def build_all(
+    site: Path,
+    work: list[tuple[TenantPlan, str]],
+    jobs: int,
+    done: Callable[[TenantResult], None],
+) -> list[TenantResult]:
+    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone.
+
+    Tenants that differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`);
+    the others, and any group whose skeleton could not be filled in exactly, are built alone.
+    """
+    groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
+    alone: list[tuple[TenantPlan, str]] = []
+    cache = _SkeletonCache(site)
+    # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
+    # incremental rebuild) uses what the last run with several tenants learnt.
+    varying = varying_roles([p.roles for p, _ in work]) if len(work) > 1 else cache.varying()
+    for plan, reason in work:
+        shared = sentinelize(plan.site, plan.roles, varying) if varying else None
+        if shared is None:
+            alone.append((plan, reason))
+        else:
+            groups.setdefault(cache.key(shared, plan), []).append((plan, reason, shared))
+    for key in [k for k, members in groups.items() if len(members) == 1 and not cache.has(k)]:
+        plan, reason, _ = groups.pop(key)[0]
+        alone.append((plan, reason))
+    if len(work) > 1:
+        cache.remember_varying(varying)
+
+    results: list[TenantResult] = []
+
+    def finished(result: TenantResult) -> None:
+        results.append(result)
+        done(result)
+
+    with _pool(jobs) as pool:
+        skeletons = {
+            key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2].site)
+            for key, members in groups.items()
+        }
+        pending: list[concurrent.futures.Future[list[TenantResult]]] = [
+            pool.submit(_build_alone, site, plan, reason) for plan, reason in alone
+        ]
+        for key, built in skeletons.items():
+            skeleton, problem, warnings = built.result()
+            members = groups[key]
+            if problem is not None:
+                pending += [
+                    pool.submit(_build_alone, site, plan, reason) for plan, reason, _ in members
+                ]
+                continue
+            if not warnings:
+                skeleton = cache.keep(key, skeleton)
+            if len(members) == 1:
+                note = "; filled in from the MkDocs run kept from an earlier build"
+            else:
+                note = f"; one MkDocs run shared by {len(members)} tenants"
+            for chunk in _chunks(members, jobs):
+                pending.append(pool.submit(_fill_in_all, site, skeleton, chunk, warnings, note))
+        for outcome in concurrent.futures.as_completed(pending):
+            for result in outcome.result():
+                finished(result)
+    for key in groups:
+        shutil.rmtree(
+            publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}", ignore_errors=True
+        )
+    cache.prune()
+    return results
+
+
+class _SkeletonCache:
+    """Skeletons kept in ``site/.tenantdocs/skeletons/`` for the next run's lone rebuilds.
+
+    A skeleton is kept only when it was filled in exactly (checked when it was built) and
+    MkDocs warned about nothing; its key covers the shared plan and every shared input
+    (tool versions, base configuration, site assets), so a kept one is what MkDocs would
+    build again.
+    """
+
+    KEEP = 4
+
+    def __init__(self, site: Path) -> None:
+        self.root = publish.state_dir(site) / "skeletons"
+
+    def key(self, shared: Sentinelized, plan: TenantPlan) -> str:
+        inputs = [plan.digests.get(k, "") for k in ("tool", "base config", "site assets")]
+        return sha("\n".join([shared.key, *inputs]).encode("utf-8"))
+
+    def has(self, key: str) -> bool:
+        return (self.root / key[:32] / "site").is_dir()
+
+    def get(
+        self, key: str
+    ) -> concurrent.futures.Future[tuple[Path, str | None, list[Problem]]] | None:
+        if not self.has(key):
+            return None
+        future: concurrent.futures.Future[tuple[Path, str | None, list[Problem]]] = (
+            concurrent.futures.Future()
+        )
+        future.set_result((self.root / key[:32] / "site", None, []))
+        return future
+
+    def keep(self, key: str, built: Path) -> Path:
+        target = self.root / key[:32] / "site"
+        if built == target:
+            return target
+        shutil.rmtree(target.parent, ignore_errors=True)
+        target.parent.mkdir(parents=True)
+        built.rename(target)
+        return target
+
+    def varying(self) -> set[str]:
+        try:
+            return set(json.loads((self.root / "varying.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def remember_varying(self, roles: set[str]) -> None:
+        publish.write_atomic(self.root / "varying.json", json.dumps(sorted(roles)).encode("utf-8"))
+
+    def prune(self) -> None:
+        kept = sorted(
+            (p for p in self.root.glob("*") if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in kept[self.KEEP :]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class _InProcess(concurrent.futures.Executor):
+    """``--jobs 1``: the same code path, run in this process."""
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def _pool(jobs: int) -> concurrent.futures.Executor:
+    if jobs <= 1:
+        return _InProcess()
+    context = multiprocessing.get_context("fork")
+    return concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+def _chunks(items: list[Any], count: int) -> list[list[Any]]:
+    size = max(1, -(-len(items) // max(1, count)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _build_skeleton(site: Path, key: str, plan: SitePlan) -> tuple[Path, str | None, list[Problem]]:
+    """Build a group's shared plan once; say why it cannot be filled in exactly, if so."""
+    root = publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    try:
+        warnings = build_site(plan, root / "work", root / "site")
+    except TenantdocsError as exc:
+        return root / "site", str(exc.problems[0].message), []
+    sentinels = {s for s in _sentinels_in(plan)}
+    return root / "site", skeleton_problem(root / "site", sentinels), warnings
+
+
+def _sentinels_in(plan: SitePlan) -> set[str]:
+    text = "\n".join([plan.site_name, *plan.pages.values(), json.dumps(plan.nav)])
+    return set(SENTINEL.findall(text))
+
+
+def _fill_in_all(
+    site: Path,
+    skeleton: Path,
+    members: list[tuple[TenantPlan, str, Sentinelized]],
+    warnings: list[Problem],
+    note: str,
+) -> list[TenantResult]:
+    """Publish each member of a group from the group's skeleton."""
+    results = []
+    for plan, reason, shared in members:
+        started = time.monotonic()
+        staging = publish.staging_dir(site, plan.slug)
+        try:
+            fill_in(skeleton, staging / "site", shared.values, plan.site.files)
+            publish.swap_in(site, plan.slug, staging / "site")
+            publish.write_manifest(site, plan.slug, plan.manifest())
+        except OSError as exc:
+            problem = Problem(
+                Location(site), f"cannot publish tenant '{plan.slug}': {exc.strerror or exc}"
+            )
+            results.append(
+                failed_result(plan.slug, plan.name, TenantError(problem), started, plan.warnings)
+            )
+            continue
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        own = [replace(w, message=fill_text(w.message, shared.values)) for w in warnings]
+        results.append(
+            TenantResult(
+                plan.slug,
+                "built",
+                plan.name,
+                len(plan.site.pages),
+                time.monotonic() - started,
+                reason + note,
+                (*plan.warnings, *own),
+            )
+        )
+    return results
+
+
+def _build_alone(site: Path, plan: TenantPlan, reason: str) -> list[TenantResult]:
+    return [_build_one(site, plan, reason)]
+
+
+def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
+    slug = plan.slug
+    started = time.monotonic()
+    staging = publish.staging_dir(site, slug)
+    try:
+        warnings = build_site(plan.site, staging / "work", staging / "site")
+        publish.swap_in(site, slug, staging / "site")
+        publish.write_manifest(site, slug, plan.manifest())
+    except TenantdocsError as exc:
+        return failed_result(plan.slug, plan.name, exc, started, plan.warnings)
+    except OSError as exc:  # e.g. the disk filled up while publishing
+        problem = Problem(Location(site), f"cannot publish tenant '{slug}': {exc.strerror or exc}")
+        return failed_result(plan.slug, plan.name, TenantError(problem), started, plan.warnings)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return TenantResult(
+        slug,
+        "built",
+        plan.name,
+        len(plan.site.pages),
+        time.monotonic() - started,
+        reason,
+        (*plan.warnings, *warnings),
+    )
