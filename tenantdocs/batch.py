@@ -258,6 +258,9 @@ def _fill_in_all(
             fill_in(skeleton, staging / "site", shared.values, plan.site.files)
             publish.swap_in(site, plan.slug, staging / "site")
             publish.write_manifest(site, plan.slug, plan.manifest())
+        except TenantdocsError as exc:  # e.g. the disk filled up: this tenant fails alone
+            results.append(failed_result(plan.slug, plan.name, exc, started, plan.warnings))
+            continue
         except OSError as exc:
             problem = Problem(
                 Location(site), f"cannot publish tenant '{plan.slug}': {exc.strerror or exc}"

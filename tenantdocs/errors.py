@@ -7,6 +7,7 @@ Only :mod:`tenantdocs.cli` turns these exceptions into stderr lines and exit cod
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +25,7 @@ class Location:
     """1-based column number, or 0 when only the line is known."""
 
     def __str__(self) -> str:
-        text = display_path(self.path)
+        text = one_line(display_path(self.path))
         if self.line:
             text += f":{self.line}"
             if self.column:
@@ -42,6 +43,19 @@ def display_path(path: Path) -> str:
 
 def _is_below_cwd(path: Path) -> bool:
     return path.is_relative_to(Path.cwd())
+
+
+# C0 and C1 controls, Unicode line and paragraph separators, bidirectional overrides.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``, ``\\u202e``).
+
+    Messages quote untrusted text (YAML keys, server answers, file names); escaping keeps
+    each message on one line and stops it from forging other lines or steering a terminal.
+    """
+    return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 class Severity(StrEnum):
@@ -67,7 +81,7 @@ class Problem:
     """For "no value" errors: the key the tenant lacks (feeds the tenant × key matrix)."""
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.severity.value}: {self.message}"
+        return f"{self.location}: {self.severity.value}: {one_line(self.message)}"
 
 
 class TenantdocsError(Exception):
@@ -107,4 +121,5 @@ class SiteBuildError(TenantError):
 
 
 class PublishError(TenantdocsError):
-    """Raised by :mod:`tenantdocs.publish` when the site folder cannot be written or locked."""
+    """Raised by :mod:`tenantdocs.publish` when the site folder (or the cache) cannot be
+    written, or the site folder is locked by another build."""

@@ -109,7 +109,9 @@ def did_you_mean(suggestion: str | None) -> str:
 
 
 _HTTPS_URL = re.compile(r"https://[^\s/?#]+\S*", re.IGNORECASE)
-_FORBIDDEN_IN_VALUES = re.compile(r"[\x00-\x1f\x7f<>`]")
+# Control characters (C0, C1, Unicode line separators, bidirectional overrides that make a
+# URL read differently from what is copied) and the characters that open markup or code.
+_FORBIDDEN_IN_VALUES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069<>`]")
 MAX_VALUE_LENGTH = 2048
 
 

@@ -2,10 +2,11 @@
 
 Metadata is untrusted input: it is parsed from bytes only, with DTDs, entity declarations
 and external references refused (no XXE, no billion laughs), at most
-:data:`MAX_METADATA_BYTES` long and :data:`MAX_XML_DEPTH` elements deep, namespace-aware,
-and values are taken from the ``IDPSSODescriptor`` only (WS-Federation ``RoleDescriptor``
-elements repeat the keys and are ignored). Signatures are not verified: the document is
-trusted as far as the HTTPS connection or the tenant file that names it.
+:data:`MAX_METADATA_BYTES` long and :data:`MAX_XML_DEPTH` elements deep, with no element a
+browser would run (it is published byte for byte), namespace-aware, and values are taken
+from the ``IDPSSODescriptor`` only (WS-Federation ``RoleDescriptor`` elements repeat the
+keys and are ignored). Signatures are not verified: the document is trusted as far as the
+HTTPS connection or the tenant file that names it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def parse_metadata(data: bytes, path: Path, entity_id: str | None = None) -> Idp
             raise MetadataError(
                 Problem(where, f"no entity with entityID '{entity_id}' in the metadata")
             )
+        if len(chosen) > 1:
+            # Which one is meant is anyone's guess (an injected copy could come first).
+            raise MetadataError(
+                Problem(where, f"{len(chosen)} entities have entityID '{entity_id}'; expected one")
+            )
         if chosen[0][0].find(f"{{{MD}}}IDPSSODescriptor") is None:
             raise MetadataError(
                 Problem(
@@ -101,12 +107,24 @@ def parse_metadata(data: bytes, path: Path, entity_id: str | None = None) -> Idp
     return _idp(entity, limits, data, where)
 
 
-class _TooDeep(Exception):
-    """Raised by :class:`_DepthLimitedBuilder` at the first element nested too deep."""
+class _Refused(Exception):
+    """Raised by :class:`_GuardedBuilder` to stop the parse; carries the user's message."""
 
 
-class _DepthLimitedBuilder(ET.TreeBuilder):
-    """An ElementTree builder that stops the parse at :data:`MAX_XML_DEPTH` levels."""
+# Namespaces whose elements a browser runs or renders: the metadata is published byte for
+# byte beside the guides, and opened directly an XML file with an XHTML <script> runs in
+# the site's origin.
+_ACTIVE_NAMESPACES = (
+    "http://www.w3.org/1999/xhtml",
+    "http://www.w3.org/2000/svg",
+    "http://www.w3.org/1998/Math/MathML",
+    "http://www.w3.org/1999/XSL/Transform",
+)
+
+
+class _GuardedBuilder(ET.TreeBuilder):
+    """An ElementTree builder that stops the parse at :data:`MAX_XML_DEPTH` levels, at an
+    element a browser would run (HTML, SVG…) and at a processing instruction (a stylesheet)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -115,17 +133,27 @@ class _DepthLimitedBuilder(ET.TreeBuilder):
     def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
         self.depth += 1
         if self.depth > MAX_XML_DEPTH:
-            raise _TooDeep
+            raise _Refused(f"metadata nests elements more than {MAX_XML_DEPTH} levels deep")
+        if tag.startswith("{") and tag[1:].split("}", 1)[0] in _ACTIVE_NAMESPACES:
+            raise _Refused(
+                "metadata must not contain HTML, SVG, MathML or XSLT elements"
+                " (a browser would run them in the published copy)"
+            )
         return super().start(tag, attrs)
 
     def end(self, tag: str) -> ET.Element:
         self.depth -= 1
         return super().end(tag)
 
+    def pi(self, target: str, text: str | None = None) -> ET.Element:
+        raise _Refused(
+            f"metadata must not contain processing instructions (<?{shorten(target, 20)} …?>)"
+        )
+
 
 def _parse_xml(data: bytes, path: Path) -> ET.Element:
     parser = SafeET.DefusedXMLParser(
-        target=_DepthLimitedBuilder(),
+        target=_GuardedBuilder(),
         forbid_dtd=True,
         forbid_entities=True,
         forbid_external=True,
@@ -133,8 +161,8 @@ def _parse_xml(data: bytes, path: Path) -> ET.Element:
     try:
         parser.feed(data)
         return parser.close()
-    except _TooDeep:
-        message = f"metadata nests elements more than {MAX_XML_DEPTH} levels deep"
+    except _Refused as exc:
+        message = str(exc)
     except defusedxml.DTDForbidden:
         message = "metadata must not contain a DOCTYPE (DTDs are refused)"
     except defusedxml.EntitiesForbidden:

@@ -53,6 +53,7 @@ from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
 from tenantdocs.templates import TemplateSet, app_folders, load_templates
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
+from tenantdocs.yamlfile import MAX_YAML_BYTES
 
 TENANT_SUFFIXES = (".yml", ".yaml")
 
@@ -344,7 +345,15 @@ def _check_tenant_file(slug: str, path: Path, app_names: list[str]) -> TenantRes
 
 
 def _read_tenant_text(path: Path) -> str:
-    data = path.read_bytes()
+    """A tenant file's text: a regular file in the tenants folder, at most MAX_YAML_BYTES."""
+    if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+        raise TenantError(
+            Problem(Location(path), "tenant file is a link to outside the tenants folder")
+        )
+    with path.open("rb") as stream:
+        data = stream.read(MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise TenantError(Problem(Location(path), f"file is larger than {MAX_YAML_BYTES} bytes"))
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:

@@ -328,7 +328,8 @@ def _line_context(text: str, offset: int, line_start: int) -> Context:
 
 # --- Jinja conversion -------------------------------------------------------------------
 
-_JINJA_SYNTAX_IN_TEXT = re.compile(r"\{[{%#]|\r")
+# A `{` just before a CR goes into the CR's string too: `{` + `{{ '\r' }}` would lex as `{{`.
+_JINJA_SYNTAX_IN_TEXT = re.compile(r"\{[{%#]|\{?\r")
 
 
 def _literal(text: str) -> str:

@@ -3,7 +3,8 @@
 A tenant is built into ``site/.tenantdocs/staging/`` and swapped in with two renames on the
 same file system; a failed tenant never touches ``site/<slug>/``. If the process dies between
 the two renames, :func:`recover` (run at the start of every build, under the lock) puts the
-previous site back.
+previous site back. A site folder that cannot be written (read-only, full, or something in
+the way) is a :class:`PublishError` with the path, never a traceback.
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ def site_lock(site: Path, timeout: float = 0) -> Iterator[None]:
     lock = FileLock(state_dir(site) / "lock")
     try:
         lock.acquire(timeout=timeout)
-    except Timeout:
+    except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
         raise PublishError(
             Problem(
                 Location(site),
                 "another tenantdocs build is using this site folder; try again when it ends",
             )
+        ) from None
+    except OSError as exc:  # a read-only file system, a lock file that is not a file…
+        raise PublishError(
+            Problem(Location(site), f"cannot write the site folder: {exc.strerror or exc}")
         ) from None
     try:
         yield
@@ -55,26 +60,52 @@ def site_lock(site: Path, timeout: float = 0) -> Iterator[None]:
 
 
 def recover(site: Path) -> list[str]:
-    """Undo what an interrupted build left: restore swapped-out sites, drop staging folders."""
+    """Undo what an interrupted build left: restore swapped-out sites, drop staging folders.
+
+    Also checks, before anything is built, that the site folder can be written: a read-only
+    or full site folder is one clear :class:`PublishError` instead of a failure per tenant.
+    """
     restored = []
     old_root = state_dir(site) / "old"
-    for old in sorted(old_root.glob("*")) if old_root.is_dir() else []:
-        slug = old.name.split(".", 1)[0]
-        target = site / slug
-        if not target.exists():
-            old.rename(target)
-            restored.append(slug)
+    staging = state_dir(site) / "staging"
+    try:
+        for old in sorted(old_root.glob("*")) if old_root.is_dir() else []:
+            slug = old.name.split(".", 1)[0]
+            target = site / slug
+            if not target.exists():
+                old.rename(target)
+                restored.append(slug)
+            else:
+                shutil.rmtree(old)
+        shutil.rmtree(state_dir(site) / "trash", ignore_errors=True)  # unpublished tenants
+        if staging.is_dir():
+            shutil.rmtree(staging)
         else:
-            shutil.rmtree(old)
-    shutil.rmtree(state_dir(site) / "staging", ignore_errors=True)
+            staging.unlink(missing_ok=True)
+        staging.mkdir(parents=True)
+        with tempfile.TemporaryFile(dir=staging) as probe:
+            probe.write(b"tenantdocs")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise PublishError(
+            Problem(Location(site), f"cannot write the site folder: {exc.strerror or exc}")
+        ) from None
     return restored
+
+
+def _cannot_write(path: Path, exc: OSError) -> PublishError:
+    return PublishError(Problem(Location(path), f"cannot write: {exc.strerror or exc}"))
 
 
 def staging_dir(site: Path, slug: str) -> Path:
     """A fresh, empty folder to build one tenant's site in, on the site's file system."""
     root = state_dir(site) / "staging"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{slug}.", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{slug}.", dir=root))
+    except OSError as exc:
+        raise _cannot_write(root, exc) from None
 
 
 def swap_in(site: Path, slug: str, built: Path) -> None:
@@ -112,9 +143,19 @@ def write_manifest(site: Path, slug: str, manifest: dict[str, Any]) -> None:
 
 
 def remove_tenant(site: Path, slug: str) -> None:
-    """Unpublish a tenant whose file is gone: its site folder and manifest."""
-    shutil.rmtree(site / slug, ignore_errors=True)
-    manifest_path(site, slug).unlink(missing_ok=True)
+    """Unpublish a tenant whose file is gone: its site folder and manifest.
+
+    The folder is first moved aside in one rename, so readers never see half of it.
+    """
+    trash = state_dir(site) / "trash"
+    try:
+        trash.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=f"{slug}.", dir=trash))
+        (site / slug).rename(aside / slug)
+        manifest_path(site, slug).unlink(missing_ok=True)
+    except OSError as exc:
+        raise _cannot_write(site / slug, exc) from None
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def published_slugs(site: Path) -> list[str]:
@@ -126,13 +167,21 @@ def published_slugs(site: Path) -> list[str]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write a file so readers see the old or the new content, never a part.
+
+    Raises :class:`PublishError` naming ``path`` when it cannot be written (disk full, …).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
         Path(temp).replace(path)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise

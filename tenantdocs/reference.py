@@ -89,6 +89,8 @@ HOME_KEYS = (
 """Keys every app's quick reference shows first (the IdP's public values), in this order."""
 
 _KEY_ORDER = {spec.name: index for index, spec in enumerate(KEYS)}
+TENANT_FILE = (Origin.TENANT_FILE, Origin.APP_ENTRY)
+"""Origins of values written in a tenant file."""
 
 
 # --- the tenant's home page ------------------------------------------------------------
@@ -140,7 +142,13 @@ def _certificate_summary(values: ValueSet, now: datetime) -> str:
 def _quick_reference(page: Page, values: ValueSet, now: datetime) -> str:
     """Every value the app's guide uses, the IdP's public values first, with their sources."""
     shown = values.values
-    keys = [key for key in HOME_KEYS if key in shown]
+    # The IdP's public values are shown even when the guide does not use them, but a value
+    # written in the tenant file only where a template uses it (it may be meant for no one).
+    keys = [
+        key
+        for key in HOME_KEYS
+        if key in shown and (key in page.keys or shown[key].provenance.origin not in TENANT_FILE)
+    ]
     extra = [
         key
         for key in page.keys

@@ -27,8 +27,13 @@ from tenantdocs.templates import App, TemplateSet
 from tenantdocs.values import ResolvedValue, ValueSet
 
 _MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]#|]")
+# What opens a block when a value starts a line: indentation (code), `-` `+` (lists, rules,
+# setext headings), `=` (setext), `!!!` `???` (admonitions, details), `~~~` (fences), `:` and
+# `/` (definition lists, blocks), and the `.` or `)` after a number (ordered lists).
+_BLOCK_START = re.compile(r"^(?P<number>\d+)?(?P<mark>(?(number)[.)]|[ \-+=!?~:/]))")
 _URL = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)
 _URL_SAFE = ":/?#[]@!$&'*+,;=%~"
+_ENTITY_LIKE = re.compile(r"&(?=#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z0-9]+;)")
 
 COPYABLE_KEYS = frozenset(
     {
@@ -53,9 +58,14 @@ class ValueContextError(ValueError):
 
 
 def escape_prose(text: str) -> str:
-    """Escape text for Markdown prose: no emphasis, links, code, HTML or table cells."""
-    text = html.escape(text, quote=False)
-    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
+    """Escape text for Markdown prose: no emphasis, links, code, HTML or table cells.
+
+    A value may start or end a line, so what opens a block there (``- x``, ``1. x``,
+    ``===``, ``!!! note``, indentation) or breaks it (two trailing spaces) is escaped too.
+    """
+    text = _MARKDOWN_SPECIAL.sub(r"\\\g<0>", html.escape(text, quote=False))
+    text = _BLOCK_START.sub(lambda m: f"{m['number'] or ''}&#{ord(m['mark'])};", text, count=1)
+    return text[:-1] + "&#32;" if text.endswith(" ") else text
 
 
 def link_href(value: ResolvedValue, page_dir: str) -> str:
@@ -85,7 +95,9 @@ def escape_value(value: ResolvedValue, context: Context, page_dir: str) -> str:
         case Context.INLINE_CODE | Context.CODE_BLOCK:
             return shown
         case Context.LINK_URL:
-            return link_href(value, page_dir)
+            # Python-Markdown copies `&lt;` in a link target into href as is, where the
+            # browser would read it as `<`: such text is written `&amp;lt;`.
+            return _ENTITY_LIKE.sub("&amp;", link_href(value, page_dir))
         case Context.LINK_URL_PART:
             return quote(shown, safe="")
         case Context.HTML:

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from markupsafe import Markup
+
 from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
 
 # Material prints a notice about MkDocs 2.0 on import; it means nothing to our users.
@@ -117,10 +119,12 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
     links = {**(validation.get("links") or {}), "not_found": "info"}
     validation = {**validation, "links": links}
     return {
-        "site_name": plan.site_name,
+        # MkDocs themes print the site name and navigation titles as HTML, unescaped (and
+        # `striptags` in <title> would decode entities): hand them over as escaped Markup.
+        "site_name": Markup.escape(plan.site_name),
         "docs_dir": str(docs.absolute()),
         "site_dir": str(site_dir.absolute()),
-        "nav": list(plan.nav),
+        "nav": _escaped_titles(plan.nav),
         "theme": theme,
         "plugins": plugins,
         "validation": validation,
@@ -130,6 +134,17 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         "extra_css": [*(base.get("extra_css") or []), ASSETS_DIR + "/tenantdocs.css"],
         "extra_javascript": [*(base.get("extra_javascript") or []), ASSETS_DIR + "/tenantdocs.js"],
     }
+
+
+def _escaped_titles(nav: Sequence[NavItem]) -> list[dict[str, Any]]:
+    """The navigation with every title HTML-escaped (as Markup, so ``| e`` keeps it as is)."""
+    return [
+        {
+            Markup.escape(title): target if isinstance(target, str) else _escaped_titles(target)
+            for title, target in item.items()
+        }
+        for item in nav
+    ]
 
 
 SEARCH_SEPARATOR = r'[\s\-,:!=\[\]()"`/?&]+|\.(?!\d)|&[lg]t;|(?!\b)(?=[A-Z][a-z])'

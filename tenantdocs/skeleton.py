@@ -36,8 +36,9 @@ from tenantdocs.reference import metadata_identity
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.values import ValueSet
 
-PLAIN = re.compile(r"[A-Za-z0-9 :/?@!+,;=~.-]{3,2048}")
-"""Values every escaping on the way to the page leaves unchanged (no ``& < > " ' _ * # $ %``)."""
+PLAIN = re.compile(r"(?!\d+[.)])[A-Za-z0-9][A-Za-z0-9 :/?@!+,;=~.-]{2,2047}")
+"""Values every escaping on the way to the page leaves unchanged: no ``& < > " ' _ * # $ %``,
+and no start that prose escaping would encode (punctuation, or ``1.`` as in a list)."""
 
 _MARK = "ZQXTDV"
 _TRACE = re.compile(_MARK, re.IGNORECASE)

@@ -17,6 +17,7 @@ from pathlib import Path
 from tenantdocs import cache
 from tenantdocs.errors import Location, MetadataError, Problem, Severity, TenantError
 from tenantdocs.metadata import (
+    MAX_METADATA_BYTES,
     IdpMetadata,
     MetadataFetchError,
     download,
@@ -134,7 +135,9 @@ class MetadataLoader:
         if not path.is_relative_to(root):
             raise _error(tenant, ref, "metadata_file must be inside the tenants folder")
         try:
-            data = path.read_bytes()
+            with path.open("rb") as stream:
+                # One byte over the cap is enough for parse_metadata to refuse a huge file.
+                data = stream.read(MAX_METADATA_BYTES + 1)
         except OSError as exc:
             raise _error(
                 tenant, ref, f"cannot read metadata file '{ref.value}': {exc.strerror}"

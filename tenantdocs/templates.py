@@ -124,9 +124,13 @@ def load_templates(root: Path) -> TemplateSet:
     if not root.is_dir():
         raise TemplateError(Problem(Location(root), "templates folder not found"))
     problems: list[Problem] = []
+    real_root = root.resolve()
 
     def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
+            return None
+        if linked_outside(path, real_root):
+            problems.append(_link_problem(path))
             return None
         try:
             text = read_text(path)
@@ -148,6 +152,13 @@ def load_templates(root: Path) -> TemplateSet:
                     "app folder name must not contain control characters, '/', '\\', '#', '?' or '%'",
                 )
             )
+            continue
+        # An app folder or app file linked elsewhere would publish what is there.
+        files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
+        outside = [folder] if linked_outside(folder, real_root) else []
+        outside = outside or [path for path in files if linked_outside(path, real_root)]
+        if outside:
+            problems += [_link_problem(path) for path in outside]
             continue
         assets = _assets(folder)
         guide = scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
@@ -193,6 +204,18 @@ def load_templates(root: Path) -> TemplateSet:
         suffix=suffix,
         base_config_path=_base_config(root),
         warnings=tuple(problems),
+    )
+
+
+def linked_outside(path: Path, real_root: Path) -> bool:
+    """Whether ``path`` exists and, following symbolic links, leaves ``real_root``."""
+    return path.exists() and not path.resolve().is_relative_to(real_root)
+
+
+def _link_problem(path: Path) -> Problem:
+    return Problem(
+        Location(path),
+        "is a symbolic link to outside the templates folder; nothing outside it is read",
     )
 
 

@@ -28,6 +28,8 @@ from tenantdocs.keys import (
 from tenantdocs.yamlfile import Entry, YamlProblem, is_null, load_yaml, scalar_text, scan_entries
 
 DEFAULT_MAX_AGE_DAYS = 7
+MAX_PROBLEMS_PER_FILE = 100
+"""A hostile file could hold a hundred thousand bad keys: report this many, then a count."""
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
@@ -230,7 +232,7 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
 
     errors = [p for p in out.problems if p.severity is Severity.ERROR]
     if errors or name is None:
-        raise TenantError([_with_tenant(p, slug) for p in out.problems])
+        raise TenantError([_with_tenant(p, slug) for p in _capped(out.problems, path)])
     tenant = Tenant(
         slug=slug,
         path=path,
@@ -245,6 +247,16 @@ def parse_tenant(text: str, path: Path, app_names: Collection[str]) -> tuple[Ten
     return tenant, [_with_tenant(p, slug) for p in out.problems]
 
 
+def _capped(problems: list[Problem], path: Path) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS_PER_FILE:
+        return problems
+    more = len(problems) - MAX_PROBLEMS_PER_FILE
+    return [
+        *problems[:MAX_PROBLEMS_PER_FILE],
+        Problem(Location(path), f"{more} more problems in this file are not shown"),
+    ]
+
+
 def _with_tenant(problem: Problem, slug: str) -> Problem:
     return replace(problem, tenant=slug)
 
@@ -252,7 +264,7 @@ def _with_tenant(problem: Problem, slug: str) -> Problem:
 def _unknown(out: _Collector, entry: Entry, known: tuple[str, ...], where: str) -> None:
     out.error(
         entry.location,
-        f"unknown key '{entry.key}' in {where}" + did_you_mean(suggest(entry.key, known)),
+        f"unknown key '{shorten(entry.key)}' in {where}" + did_you_mean(suggest(entry.key, known)),
     )
 
 
@@ -265,7 +277,7 @@ def _parse_metadata(out: _Collector, entry: Entry) -> dict[str, Setting]:
         if spec is None:
             out.error(
                 item.location,
-                f"unknown metadata key '{item.key}'" + did_you_mean(suggest_key(item.key)),
+                f"unknown metadata key '{shorten(item.key)}'" + did_you_mean(suggest_key(item.key)),
             )
             continue
         if item.key != spec.name:
@@ -317,7 +329,7 @@ def _parse_apps(out: _Collector, entry: Entry, app_names: Collection[str]) -> di
         if item.key not in app_names:
             out.error(
                 item.location,
-                f"unknown app '{item.key}': there is no such folder in the templates"
+                f"unknown app '{shorten(item.key)}': there is no such folder in the templates"
                 + did_you_mean(suggest(item.key, known)),
             )
             continue

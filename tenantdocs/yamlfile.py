@@ -2,7 +2,8 @@
 
 Tenant files may come from self-service onboarding, so this reader is strict: no anchors or
 aliases (no alias-expansion bombs), no tags beyond plain scalars, mappings and sequences,
-string keys only, each key once.
+string keys only, each key once, at most :data:`MAX_YAML_DEPTH` levels of nesting (the
+composer recurses once per level).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import yaml
 
 from tenantdocs.errors import Location, Problem
+from tenantdocs.keys import shorten
 
 MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
 
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
@@ -38,7 +41,10 @@ class YamlProblem(Exception):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader whose composer refuses aliases, so nothing can be expanded."""
+    """A SafeLoader whose composer refuses aliases, so nothing can be expanded, and nesting
+    deeper than :data:`MAX_YAML_DEPTH`, so a hostile file cannot exhaust the stack."""
+
+    _depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -46,7 +52,16 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed here", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,17 @@ def load_yaml(text: str, path: Path) -> yaml.Node | None:
             start = exc.context_mark
             reason += f" ({exc.context.strip()} that starts at line {start.line + 1}, column {start.column + 1})"
         raise YamlProblem(Problem(location, f"invalid YAML: {reason}")) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, other control characters): say where it is.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise YamlProblem(
+            Problem(
+                Location(path, line, column),
+                f"invalid YAML: character U+{code:04X} is not allowed in YAML",
+            )
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(Problem(Location(path), f"invalid YAML: {exc}")) from None
     if node is not None:
@@ -121,7 +147,9 @@ def scan_entries(node: yaml.Node, path: Path, what: str) -> Iterator[Entry | Pro
             continue
         key = str(key_node.value)
         if key in seen:
-            yield Problem(location, f"duplicate key '{key}' (first at line {seen[key].line})")
+            yield Problem(
+                location, f"duplicate key '{shorten(key)}' (first at line {seen[key].line})"
+            )
             continue
         seen[key] = location
         yield Entry(key, location, value_node)
