@@ -22,15 +22,6 @@ SEED = SHARED / "seed" / "citrix-gotomeeting-sso_configure.md"
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throw-away copy of the sample templates and tenants; the working directory."""
-    shutil.copytree(REPO / "templates", tmp_path / "templates")
-    shutil.copytree(REPO / "tenants", tmp_path / "tenants")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def run(*args: str) -> int:
     return main(["build", "--jobs", "1", *args])
 

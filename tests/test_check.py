@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,6 @@ import pytest
 from tenantdocs.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(REPO / "templates", tmp_path / "templates")
-    shutil.copytree(REPO / "tenants", tmp_path / "tenants")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_clean_samples_check_clean_and_write_nothing(
