@@ -193,7 +193,7 @@ def check(project: Project, selection: Selection) -> RunResult:
         ]
         return RunResult("check", tuple(results), tuple(exc.problems))
     tenants, results = load_tenants(project, templates, selection)
-    loader = metadata_loader(project, selection)
+    loader = metadata_loader(project, selection, keep=False)  # check writes nothing
     for tenant, warnings in tenants:
         started = time.monotonic()
         try:
@@ -361,9 +361,11 @@ def _read_tenant_text(path: Path) -> str:
         raise TenantError(Problem(Location(path, line), "tenant file is not UTF-8 text")) from None
 
 
-def metadata_loader(project: Project, selection: Selection) -> MetadataLoader:
+def metadata_loader(project: Project, selection: Selection, *, keep: bool = True) -> MetadataLoader:
     """One loader per run: each metadata source is read or fetched once."""
-    return MetadataLoader(project.tenants, project.cache, selection.offline, datetime.now(UTC))
+    return MetadataLoader(
+        project.tenants, project.cache, selection.offline, datetime.now(UTC), keep=keep
+    )
 
 
 def in_shard(slug: str, index: int, count: int) -> bool:

@@ -105,6 +105,8 @@ class MetadataLoader:
     """Use cached copies only."""
     now: datetime
     """The time validity is judged at."""
+    keep: bool = True
+    """Store what is fetched in the cache (``check`` fetches but writes nothing)."""
 
     def __post_init__(self) -> None:
         self._loaded: dict[tuple[str, str, str | None], LoadedMetadata] = {}
@@ -200,7 +202,8 @@ class MetadataLoader:
             or (cached[0].last_modified if same and cached else None),
             checked_at=now,
         )
-        cache.write_entry(self.cache_dir, entry, data)
+        if self.keep:
+            cache.write_entry(self.cache_dir, entry, data)
         status = "not modified" if answer.data is None else "fetched"
         fetch = Fetch(url, status, entry, cached[1] if cached else None)
         return self._remember(fetch), document

@@ -488,8 +488,10 @@ def test_real_documents_end_to_end(
         "testshib": "checked",
     }
 
-    # The documents that pass publish their values and a byte-exact copy.
-    assert build("--offline", "--tenant", "testshib", "--tenant", "adfs") == 0
+    # The documents that pass publish their values and a byte-exact copy. (`check` wrote
+    # nothing, so the cache is filled by fetching once more.)
+    assert not (project / ".cache").exists()
+    assert build("--tenant", "testshib", "--tenant", "adfs") == 0
     site = project / "site"
     expected: dict[str, tuple[str, str, str]] = {
         "adfs": (
@@ -508,3 +510,13 @@ def test_real_documents_end_to_end(
         assert sso in page and entity in page, slug
         copy = site / slug / "demo" / "federation-metadata.xml"
         assert copy.read_bytes() == documents[name], slug
+
+
+def test_check_fetches_but_writes_no_cache(project: Path, httpserver: HTTPServer) -> None:
+    new, _ = cert("new.example.com")
+    _, url = serve(httpserver, make_metadata(certs=[(new, "signing")]))
+    write_tenant("acme", url)
+    assert main(["check"]) == 0
+    assert len(httpserver.log) == 1  # the document was fetched and checked...
+    assert not (project / ".cache").exists()  # ...and nothing was written
+    assert not (project / "site").exists()
