@@ -213,7 +213,10 @@ def _refresh(project: Project, selection: Selection, report: Path | None) -> int
         _print_problems(outcome.problems, sys.stderr)
         line = f"{outcome.slug}/{outcome.app}: {outcome.status}"
         if outcome.changes:
-            line += ": " + "; ".join(f"{c.key}: {c.old} -> {c.new}" for c in outcome.changes)
+            line += ": " + "; ".join(
+                f"{c.key}: {c.new}" if c.old is None else f"{c.key}: {c.old} -> {c.new}"
+                for c in outcome.changes
+            )
         print(line)
     changed = result.changed_tenants
     print(f"changed tenants: {' '.join(changed) if changed else '(none)'}")

@@ -189,6 +189,12 @@ class MetadataLoader:
             document = self._parse(tenant, ref, data)  # a broken new document is a failed fetch
         except (MetadataFetchError, TenantError) as exc:
             reason = exc.problems[0].message if isinstance(exc, TenantError) else str(exc)
+            # The fall-back message names the URL once.
+            named = f"metadata from {url}"
+            if reason.startswith(f"{named}: "):
+                reason = reason[len(named) + 2 :]
+            elif reason.startswith(named):
+                reason = "the document" + reason[len(named) :]
             return self._fall_back(tenant, ref, cached, reason)
         now = self.now.isoformat(timespec="seconds")
         sha256 = hashlib.sha256(data).hexdigest()

@@ -510,7 +510,7 @@ def test_not_xml_falls_back_to_the_cached_copy(tmp_path: Path, httpserver: HTTPS
     loaded, warnings = make_loader(tmp_path).load(make_tenant(tenant_text(url)), "demo")
     assert loaded is not None and loaded.document.raw == good
     assert [str(w) for w in warnings] == [
-        f"{URL_AT}: warning: cannot fetch metadata from {url}: metadata from {url} at line 1:"
+        f"{URL_AT}: warning: cannot fetch metadata from {url}: the document at line 1:"
         f" metadata is not well-formed XML: junk after document element;"
         f" using the cached copy from {FETCHED_AT}"
     ]
@@ -613,10 +613,10 @@ def test_unsafe_or_broken_documents_are_refused(
 ) -> None:
     httpserver.expect_request("/metadata.xml").respond_with_data(body)
     url = httpserver.url_for("/metadata.xml")
-    separator = " " if message.startswith("at line") else ": "
+    reason = f"the document {message}" if message.startswith("at line") else message
     assert load_errors(make_loader(tmp_path), make_tenant(tenant_text(url))) == [
-        f"{URL_AT}: error: cannot fetch metadata from {url}: metadata from {url}{separator}"
-        f"{message}; no cached copy to fall back on"
+        f"{URL_AT}: error: cannot fetch metadata from {url}: {reason}; no cached copy to fall"
+        " back on"
     ]
     assert not (tmp_path / "cache" / "metadata").exists()
 
@@ -653,7 +653,7 @@ def test_several_idps_need_entity_id(tmp_path: Path, httpserver: HTTPServer) -> 
     url = httpserver.url_for("/metadata.xml")
     loader = make_loader(tmp_path)
     assert load_errors(loader, make_tenant(tenant_text(url))) == [
-        f"{URL_AT}: error: cannot fetch metadata from {url}: metadata from {url}: metadata holds"
+        f"{URL_AT}: error: cannot fetch metadata from {url}: metadata holds"
         f" 2 identity providers; set 'entity_id' to one of: {BAR}, {FOO}; no cached copy to fall"
         " back on"
     ]
