@@ -31,7 +31,13 @@ from tenantdocs.certificates import Certificate
 from tenantdocs.errors import Location, display_path
 from tenantdocs.keys import KEYS
 from tenantdocs.render import COPYABLE_KEYS, VALUE_CLASS, Page, escape_prose, join_parts, link_href
-from tenantdocs.values import LoadedMetadata, Origin, ResolvedValue, ValueSet
+from tenantdocs.values import (
+    LoadedMetadata,
+    Origin,
+    ResolvedValue,
+    ValueSet,
+    certificate_files,
+)
 
 EXPIRY_WARNING = timedelta(days=30)
 """A signing certificate that expires within this time gets a warning."""
@@ -271,6 +277,14 @@ def _certificate_panel(downloads: str, certificates: Sequence[Certificate], now:
                 f" {_status_html(certificate_state(certificate, now))}",
             ),
         ]
+        base64_name, raw_name = certificate_files(index)  # published beside the guide
+        rows.append(
+            (
+                "Download",
+                f'<a href="{_attr(base64_name)}">Base64 (.cer)</a> ·'
+                f' <a href="{_attr(raw_name)}">raw (.cer)</a>',
+            )
+        )
         parts.append(_table((head, ""), rows))
     return _panel("td-certificates", "\n".join(parts))
 

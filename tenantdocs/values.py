@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 
 from tenantdocs.certificates import Certificate
@@ -104,6 +103,13 @@ IDP_ENDPOINT_KEYS = frozenset(
 BASE64_CERTIFICATE = "signing-certificate.cer"
 RAW_CERTIFICATE = "signing-certificate-raw.cer"
 METADATA_COPY = "federation-metadata.xml"
+
+
+def certificate_files(index: int) -> tuple[str, str]:
+    """File names (Base64, raw) of the ``index``-th signing certificate; 0 is the primary."""
+    if index == 0:
+        return BASE64_CERTIFICATE, RAW_CERTIFICATE
+    return f"signing-certificate-{index + 1}.cer", f"signing-certificate-{index + 1}-raw.cer"
 
 
 def resolve_values(tenant: Tenant, app: App, metadata: LoadedMetadata | None) -> ValueSet:
@@ -200,14 +206,14 @@ def _from_metadata(
         primary = doc.signing_certificates[0]
         pem = publish(BASE64_CERTIFICATE, primary.pem().encode("ascii"))
         der = publish(RAW_CERTIFICATE, primary.der)
+        # Key rollover: every other signing certificate is published too, numbered.
+        for index, other in enumerate(doc.signing_certificates[1:], start=1):
+            base64_name, raw_name = certificate_files(index)
+            publish(base64_name, other.pem().encode("ascii"))
+            publish(raw_name, other.der)
         put("certificateDownloadBase64Url", BASE64_CERTIFICATE, "signing certificate", pem)
         put("CertificateDownloadRawUrl", RAW_CERTIFICATE, "signing certificate", der)
         put("certificateThumbprint", primary.thumbprint, "signing certificate")
         expiry = primary.not_after.strftime("%Y-%m-%d %H:%M:%S UTC")
         put("certificateExpiry", expiry, "signing certificate")
     return found, files
-
-
-def metadata_path(tenants_dir: Path, setting: Setting) -> Path:
-    """The local metadata file a tenant names, inside the tenants folder."""
-    return tenants_dir / setting.value

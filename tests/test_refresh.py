@@ -138,6 +138,11 @@ def test_build_publishes_fetched_values_and_reuses_them_on_304(
     ]
     assert (app / "signing-certificate.cer").read_text(encoding="ascii") == primary.pem()
     assert (app / "signing-certificate-raw.cer").read_bytes() == primary.der
+    # The other (expired) signing certificate is published too, numbered, and linked.
+    other = load_certificate(b64(old))
+    assert (app / "signing-certificate-2.cer").read_text(encoding="ascii") == other.pem()
+    assert (app / "signing-certificate-2-raw.cer").read_bytes() == other.der
+    assert 'href="signing-certificate-2.cer"' in page
     assert (app / "federation-metadata.xml").read_bytes() == body
 
     before = {p.name: p.read_bytes() for p in app.iterdir() if p.suffix in (".cer", ".xml")}
