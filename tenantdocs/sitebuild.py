@@ -11,6 +11,7 @@ translates MkDocs' failures into :class:`SiteBuildError` and its warnings into
 
 from __future__ import annotations
 
+import copy
 import html
 import io
 import logging
@@ -98,6 +99,30 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+DEFAULT_EXTENSIONS: tuple[str | dict[str, Any], ...] = (
+    {"toc": {"permalink": True}},
+    "tables",
+    "admonition",
+    "attr_list",
+    "md_in_html",
+    "pymdownx.details",
+    "pymdownx.superfences",
+    {"pymdownx.highlight": {"use_pygments": True}},
+    "pymdownx.inlinehilite",
+)
+"""Markdown extensions when the templates have no base configuration (or it names none)."""
+REQUIRED_EXTENSIONS = ("admonition",)
+"""Extensions the pages need whatever the base configuration says: rewritten alerts."""
+
+
+def _extensions(base: dict[str, Any]) -> list[str | dict[str, Any]]:
+    configured = base.get("markdown_extensions")
+    if not configured:
+        return copy.deepcopy(list(DEFAULT_EXTENSIONS))  # MkDocs consumes what it is given
+    names = {e if isinstance(e, str) else next(iter(e)) for e in configured}
+    return [*configured, *(e for e in REQUIRED_EXTENSIONS if e not in names)]
+
+
 def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
     base = _read_base(plan.base_config)
     theme = base.get("theme") or {"name": "material"}
@@ -128,6 +153,7 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         "theme": theme,
         "plugins": plugins,
         "validation": validation,
+        "markdown_extensions": _extensions(base),
         # Links end in index.html so a site also works opened from the file system.
         "use_directory_urls": False,
         # The copy buttons and panel styles, served from the site itself.

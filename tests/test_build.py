@@ -378,6 +378,13 @@ def test_every_real_guide_publishes_with_the_tenants_values(
             if placeholder.key in expected:
                 assert expected[placeholder.key] in html, (app, placeholder.key)
 
+    # As the portal rendered them: DocFX alerts are admonitions (with no base configuration
+    # in the templates folder), and a step's note no longer turns the next step into code.
+    assert 'class="admonition note"' in (site / "fluxxlabs" / "index.html").read_text()
+    assert "[!NOTE]" not in (site / "m-files" / "index.html").read_text()
+    servicenow = article_text(site / "servicenow@67ac63e" / "index.html")
+    assert "<pre" not in servicenow and "f. Click <strong>Save</strong>" in servicenow
+
     # The Markdown handed to MkDocs is the guide with only the placeholder spans and the
     # documented rewrites (tenantdocs.rewrite) changed.
     project = Project(CORPUS, tmp_path / "tenants", tmp_path / "unused", tmp_path / ".cache")
