@@ -225,11 +225,26 @@ class Renderer:
         return Page(
             f"{app.name}/index.md",
             title,
-            join_parts(texts),
+            with_title(join_parts(texts), title),
             Location((app.guide or self.templates.fallback or parts[0]).path),
             used_keys(parts),
             app.category,
         )
+
+
+_OPENS_WITH_H1 = re.compile(r"\s*#(?!#)")
+
+
+def with_title(markdown: str, title: str) -> str:
+    """The page with the app's name as its heading, unless the page opens with its own.
+
+    Real guides start at ``##`` and the shared suffix may hold a ``# Next steps``, which
+    would stop the theme from showing the page title: the title is written here instead,
+    as HTML with a fixed anchor (the id must not depend on the value, see skeleton).
+    """
+    if _OPENS_WITH_H1.match(markdown):
+        return markdown
+    return f'<h1 id="guide">{html.escape(title, quote=False)}</h1>\n\n{markdown}'
 
 
 def used_keys(parts: Sequence[ScannedTemplate]) -> tuple[str, ...]:

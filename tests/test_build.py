@@ -76,6 +76,7 @@ def test_samples_build_into_one_site_per_tenant(project: Path) -> None:
 
     guide = site / "contoso" / "litware-crm" / "index.html"
     text = article_text(guide)
+    assert text.count("<h1") == 1 and '<h1 id="guide">Litware CRM</h1>' in text
     assert f"https://login.microsoftonline.com/{CONTOSO_TID}/saml2" in text
     assert f"https://sts.windows.net/{CONTOSO_TID}/" in text
     fabrikam = article_text(site / "fabrikam" / "litware-crm" / "index.html")
@@ -381,6 +382,9 @@ def test_every_real_guide_publishes_with_the_tenants_values(
     # As the portal rendered them: DocFX alerts are admonitions (with no base configuration
     # in the templates folder), and a step's note no longer turns the next step into code.
     assert 'class="admonition note"' in (site / "fluxxlabs" / "index.html").read_text()
+    # Every guide is titled with its app's name, even with a "# Next steps" further down.
+    fluxx = article_text(site / "fluxxlabs" / "index.html")
+    assert fluxx.count("<h1") == 2 and '<h1 id="guide">fluxxlabs</h1>' in fluxx
     assert "[!NOTE]" not in (site / "m-files" / "index.html").read_text()
     servicenow = article_text(site / "servicenow@67ac63e" / "index.html")
     assert "<pre" not in servicenow and "f. Click <strong>Save</strong>" in servicenow
