@@ -227,7 +227,7 @@ class Renderer:
             title,
             with_title(join_parts(texts), title),
             Location((app.guide or self.templates.fallback or parts[0]).path),
-            used_keys(parts),
+            tuple(sorted(self.templates.used_keys(app))),
             app.category,
         )
 
@@ -245,17 +245,6 @@ def with_title(markdown: str, title: str) -> str:
     if _OPENS_WITH_H1.match(markdown):
         return markdown
     return f'<h1 id="guide">{html.escape(title, quote=False)}</h1>\n\n{markdown}'
-
-
-def used_keys(parts: Sequence[ScannedTemplate]) -> tuple[str, ...]:
-    """The canonical keys that template parts use: placeholders and ``metadata.Key`` reads."""
-    keys = {ph.key for part in parts for ph in part.placeholders if ph.key}
-    for part in parts:
-        for spelling, _ in part.metadata_refs:
-            spec = lookup_key(spelling)
-            if spec is not None:
-                keys.add(spec.name)
-    return tuple(sorted(keys))
 
 
 def join_parts(texts: Sequence[str]) -> str:
