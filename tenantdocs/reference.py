@@ -418,14 +418,10 @@ def _file_line(location: Location) -> str:
 def metadata_identity(metadata: LoadedMetadata) -> tuple[str, str]:
     """Which metadata a page was built from: its file or URL, and its SHA-256 (hex).
 
-    The fetch time (and other notes in parentheses at the end of the loader's description)
-    is left out: a document the server confirms unchanged must not change the pages, or
-    every refresh would rebuild every tenant. The build and refresh reports have it.
+    The fetch time is left out: a document the server confirms unchanged must not change
+    the pages, or every refresh would rebuild every tenant. The reports have it.
     """
-    source = metadata.detail
-    if source.endswith(")") and " (" in source:
-        source = source.rpartition(" (")[0]
-    return source, hashlib.sha256(metadata.document.raw).hexdigest()
+    return metadata.source, hashlib.sha256(metadata.document.raw).hexdigest()
 
 
 def _metadata_source(detail: str, metadata: LoadedMetadata | None) -> str:

@@ -146,11 +146,12 @@ class MetadataLoader:
             ) from None
         document = parse_metadata(data, path, ref.entity_id)
         detail = f"{ref.value} (sha256 {hashlib.sha256(data).hexdigest()[:16]})"
-        return LoadedMetadata(document, Location(path), detail)
+        return LoadedMetadata(document, Location(path), detail, ref.value)
 
     def _fetched(self, tenant: Tenant, ref: SourceRef) -> tuple[LoadedMetadata, str | None]:
         fetch, document = self.fetch(tenant, ref)
-        return LoadedMetadata(document, ref.location, _fetch_detail(fetch)), fetch.warning
+        loaded = LoadedMetadata(document, ref.location, _fetch_detail(fetch), ref.value)
+        return loaded, fetch.warning
 
     def fetch(self, tenant: Tenant, ref: SourceRef) -> tuple[Fetch, IdpMetadata]:
         """Fetch (or take from the cache) one URL's document, falling back as documented."""

@@ -95,6 +95,8 @@ class LoadedMetadata:
     """The local file or the cached copy of a fetched URL."""
     detail: str
     """Human description of the source: the file path or the URL with its fetch time."""
+    source: str
+    """Just the file path (relative to the tenants folder) or the URL, as pages name it."""
 
 
 IDP_ENDPOINT_KEYS = frozenset(

@@ -451,13 +451,15 @@ def test_provenance_names_the_metadata_document_once() -> None:
 def test_metadata_identity_leaves_out_the_fetch_time(detail: str, source: str) -> None:
     loaded = _loaded_sample()
     digest = hashlib.sha256(loaded.document.raw).hexdigest()
-    assert metadata_identity(replace(loaded, detail=detail)) == (source, digest)
+    assert metadata_identity(replace(loaded, detail=detail, source=source)) == (source, digest)
 
 
 def _loaded_sample() -> LoadedMetadata:
     path = REPO / "tenants" / "contoso" / "litware-crm.xml"
     document = parse_metadata(path.read_bytes(), path)
-    return LoadedMetadata(document, Location(path), "contoso/litware-crm.xml (sha256 0123)")
+    return LoadedMetadata(
+        document, Location(path), "contoso/litware-crm.xml (sha256 0123)", "contoso/litware-crm.xml"
+    )
 
 
 # --- links that download ---------------------------------------------------------------------

@@ -49,6 +49,7 @@ def loaded(data: bytes) -> LoadedMetadata:
         parse_metadata(data, METADATA_PATH),
         Location(METADATA_PATH),
         "tenants/contoso/litware-crm.xml",
+        "contoso/litware-crm.xml",
     )
 
 
