@@ -17,7 +17,7 @@ from pathlib import Path
 from tenantdocs import __version__, publish
 from tenantdocs.reference import EXPIRY_WARNING
 from tenantdocs.sitebuild import SitePlan, site_assets
-from tenantdocs.sources import metadata_source
+from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
 from tenantdocs.templates import TemplateSet
 from tenantdocs.tenants import Tenant
 from tenantdocs.values import ValueSet
@@ -85,17 +85,17 @@ def inputs_digest(
     """
     parts = [shared.tool, shared.templates, shared.base_config, shared.site_assets]
     parts.append(sha(tenant.path.read_bytes()))
-    root = tenants_dir.resolve()
+    digests: dict[Path, str] = {}  # apps often share one document
     for app in app_names:
         ref = metadata_source(tenant, app)
         if ref is None:
             continue
-        if ref.kind != "file":
+        path = local_metadata_path(tenants_dir, ref.value) if ref.kind == "file" else None
+        if path is None or not path.is_file():
             return None
-        path = (tenants_dir / ref.value).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            return None
-        parts.append(f"{app}:{sha(path.read_bytes())}")
+        if path not in digests:
+            digests[path] = sha(read_metadata_file(path))
+        parts.append(f"{app}:{digests[path]}")
     return sha("\n".join(parts).encode("utf-8"))
 
 

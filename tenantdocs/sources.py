@@ -132,14 +132,11 @@ class MetadataLoader:
         return _checked(loaded, tenant, ref, self.now), warnings
 
     def _local(self, tenant: Tenant, ref: SourceRef) -> LoadedMetadata:
-        root = self.tenants_dir.resolve()
-        path = (self.tenants_dir / ref.value).resolve()
-        if not path.is_relative_to(root):
+        path = local_metadata_path(self.tenants_dir, ref.value)
+        if path is None:
             raise _error(tenant, ref, "metadata_file must be inside the tenants folder")
         try:
-            with path.open("rb") as stream:
-                # One byte over the cap is enough for parse_metadata to refuse a huge file.
-                data = stream.read(MAX_METADATA_BYTES + 1)
+            data = read_metadata_file(path)
         except OSError as exc:
             raise _error(
                 tenant, ref, f"cannot read metadata file '{ref.value}': {exc.strerror}"
@@ -271,6 +268,19 @@ class MetadataLoader:
     def _remember(self, fetch: Fetch) -> Fetch:
         self.fetches[fetch.url] = fetch
         return fetch
+
+
+def local_metadata_path(tenants_dir: Path, value: str) -> Path | None:
+    """The file a ``metadata_file`` names, or None when it leaves the tenants folder."""
+    path = (tenants_dir / value).resolve()
+    return path if path.is_relative_to(tenants_dir.resolve()) else None
+
+
+def read_metadata_file(path: Path) -> bytes:
+    """A local metadata file's bytes, read up to one byte over the cap (never endlessly)."""
+    with path.open("rb") as stream:
+        # One byte over the cap is enough for parse_metadata to refuse a huge file.
+        return stream.read(MAX_METADATA_BYTES + 1)
 
 
 def _fetch_detail(fetch: Fetch) -> str:
