@@ -84,6 +84,16 @@ class Problem:
         return f"{self.location}: {self.severity.value}: {one_line(self.message)}"
 
 
+def decode_utf8(data: bytes, path: Path, error: type[TenantdocsError]) -> str:
+    """A file's text (a leading BOM dropped), or ``error`` located at the first bad byte."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(Problem(Location(path, line, column), "file is not UTF-8 text")) from None
+
+
 class TenantdocsError(Exception):
     """Base class of every error the tool reports to its user rather than as a bug."""
 

@@ -26,6 +26,7 @@ from tenantdocs.errors import (
     TenantdocsError,
     TenantError,
     UsageError,
+    decode_utf8,
 )
 from tenantdocs.incremental import (
     RunInputs,
@@ -354,11 +355,7 @@ def _read_tenant_text(path: Path) -> str:
         data = stream.read(MAX_YAML_BYTES + 1)
     if len(data) > MAX_YAML_BYTES:
         raise TenantError(Problem(Location(path), f"file is larger than {MAX_YAML_BYTES} bytes"))
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise TenantError(Problem(Location(path, line), "tenant file is not UTF-8 text")) from None
+    return decode_utf8(data, path, TenantError)
 
 
 def metadata_loader(project: Project, selection: Selection, *, keep: bool = True) -> MetadataLoader:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from tenantdocs.errors import Location, Problem, Severity, TemplateError
+from tenantdocs.errors import Location, Problem, Severity, TemplateError, decode_utf8
 from tenantdocs.keys import (
     KeyKind,
     did_you_mean,
@@ -107,16 +107,7 @@ class TemplateSet:
 
 def read_text(path: Path) -> str:
     """Read a UTF-8 text file (a leading BOM is dropped); raise TemplateError if not UTF-8."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise TemplateError(
-            Problem(Location(path, line, column), "file is not UTF-8 text")
-        ) from None
-    return text.removeprefix("\ufeff")
+    return decode_utf8(path.read_bytes(), path, TemplateError)
 
 
 def load_templates(root: Path) -> TemplateSet:
