@@ -175,7 +175,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         results += build_all(project.site, to_build, selection.jobs, done)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
-        _write_directory(project.site)
+        write_directory(project.site)
     return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
 
 
@@ -504,10 +504,13 @@ def _prune(site: Path, known: set[str]) -> None:
             publish.remove_tenant(site, slug)
 
 
-def _write_directory(site: Path) -> None:
+def write_directory(site: Path, slugs: Sequence[str] | None = None) -> None:
+    """Write ``site/index.html``: the given tenants (default: the published ones), each with
+    its name and apps from its manifest (a tenant not built yet is listed by its slug)."""
+    published = publish.published_slugs(site)
     entries = []
-    for slug in publish.published_slugs(site):
-        manifest = publish.read_manifest(site, slug) or {}
+    for slug in published if slugs is None else slugs:
+        manifest = (publish.read_manifest(site, slug) if slug in published else None) or {}
         apps = [(str(title), str(path)) for title, path in manifest.get("apps", [])]
         entries.append((slug, str(manifest.get("name", slug)), apps))
     publish.write_atomic(site / "index.html", render_directory(entries).encode("utf-8"))

@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
-from tenantdocs.pipeline import Project, Selection, build, tenant_paths
-from tenantdocs.render import render_directory
+from tenantdocs.pipeline import Project, Selection, build, tenant_paths, write_directory
 from tenantdocs.report import RunResult
 from tenantdocs.sitebuild import serve_live
 
@@ -63,14 +61,7 @@ class Preview:
 
     def _write_directory(self) -> None:
         """List every tenant (built or not), so the directory doubles as a tenant switcher."""
-        entries = []
-        published = set(publish.published_slugs(self.root))
-        for slug in sorted(tenant_paths(self.project.tenants)):
-            manifest = publish.read_manifest(self.root, slug) if slug in published else None
-            apps = [(str(t), str(p)) for t, p in (manifest or {}).get("apps", [])]
-            name = str((manifest or {}).get("name", slug))
-            entries.append((slug, name, apps))
-        publish.write_atomic(self.root / "index.html", render_directory(entries).encode("utf-8"))
+        write_directory(self.root, sorted(tenant_paths(self.project.tenants)))
 
 
 def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> int:
