@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,16 @@ class TenantPlan:
     """Hash of every input part, for incremental builds and the "why rebuilt" report."""
     roles: tuple[tuple[str, str], ...] = ()
     """(role, text) of every value on the tenant's pages, for sharing one MkDocs run."""
-    stable_until: str | None = None
+    stable_until: datetime | None = None
     """Until when the pages stay as they are if no input changes (certificate thresholds)."""
     inputs: str | None = None
     """:func:`inputs_digest` of the tenant, recorded in its manifest."""
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> publish.Manifest:
         """What the tenant's manifest records."""
-        return {
-            "name": self.name,
-            "apps": self.apps,
-            "pages": len(self.site.pages),
-            "digests": self.digests,
-            "inputs": self.inputs,
-            "stable_until": self.stable_until,
-        }
+        return publish.Manifest(
+            self.name, self.apps, len(self.site.pages), self.digests, self.inputs, self.stable_until
+        )
 
 
 def build_all(

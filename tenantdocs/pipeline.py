@@ -128,10 +128,14 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
             started = time.monotonic()
             apps = tenant.app_names(templates.apps)
             inputs = inputs_digest(tenant, apps, project.tenants, shared)
-            if not selection.force and up_to_date(project.site, tenant.slug, inputs, loader.now):
+            previous, unusable = publish.read_manifest(project.site, tenant.slug)
+            if unusable is not None:
+                warnings = (*warnings, unusable)
+            if not selection.force and up_to_date(
+                project.site, tenant.slug, inputs, loader.now, previous
+            ):
                 # Nothing it is built from changed: skipped without rendering a page.
-                manifest = publish.read_manifest(project.site, tenant.slug) or {}
-                pages = int(manifest.get("pages", 0))
+                pages = previous.pages if previous else 0
                 results.append(
                     TenantResult(
                         tenant.slug,
@@ -152,7 +156,9 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                 results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
                 done(results[-1])
                 continue
-            reason = rebuild_reason(project.site, plan.slug, plan.digests, selection.force)
+            reason = rebuild_reason(
+                project.site, plan.slug, plan.digests, selection.force, previous
+            )
             if reason is None:
                 # Same pages from changed inputs (e.g. an edit to another tenant's app):
                 # record the inputs, so the next run skips it without rendering.
@@ -508,11 +514,13 @@ def write_directory(site: Path, slugs: Sequence[str] | None = None) -> None:
     """Write ``site/index.html``: the given tenants (default: the published ones), each with
     its name and apps from its manifest (a tenant not built yet is listed by its slug)."""
     published = publish.published_slugs(site)
-    entries = []
+    entries: list[tuple[str, str, list[tuple[str, str]]]] = []
     for slug in published if slugs is None else slugs:
-        manifest = (publish.read_manifest(site, slug) if slug in published else None) or {}
-        apps = [(str(title), str(path)) for title, path in manifest.get("apps", [])]
-        entries.append((slug, str(manifest.get("name", slug)), apps))
+        manifest = publish.read_manifest(site, slug)[0] if slug in published else None
+        if manifest is None:
+            entries.append((slug, slug, []))
+        else:
+            entries.append((slug, manifest.name, list(manifest.apps)))
     publish.write_atomic(site / "index.html", render_directory(entries).encode("utf-8"))
 
 
