@@ -8,11 +8,12 @@ Every tenant is built into a staging folder and swapped in only when complete.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +23,12 @@ from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
 from tenantdocs.incremental import sha
 from tenantdocs.report import TenantResult, failed_result
-from tenantdocs.sitebuild import SitePlan, build_site
+from tenantdocs.sitebuild import SiteBuilder, SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
     fill_in,
+    fill_in_place,
     fill_text,
     sentinelize,
     skeleton_problem,
@@ -101,7 +103,7 @@ def build_all(
 
     with _pool(jobs) as pool:
         skeletons = {
-            key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2].site)
+            key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2])
             for key, members in groups.items()
         }
         pending: list[concurrent.futures.Future[list[TenantResult]]] = [
@@ -220,22 +222,26 @@ def _chunks(items: list[Any], count: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _build_skeleton(site: Path, key: str, plan: SitePlan) -> tuple[Path, str | None, list[Problem]]:
+def _build_skeleton(
+    site: Path, key: str, shared: Sentinelized
+) -> tuple[Path, str | None, list[Problem]]:
     """Build a group's shared plan once; say why it cannot be filled in exactly, if so."""
+    plan = shared.site
     root = publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     try:
-        warnings = build_site(plan, root / "work", root / "site")
+        warnings = _worker_builder().build(plan, root / "work", root / "site")
     except TenantdocsError as exc:
         return root / "site", str(exc.problems[0].message), []
-    sentinels = {s for s in _sentinels_in(plan)}
+    sentinels = _sentinels_in(plan, shared.values)
     return root / "site", skeleton_problem(root / "site", sentinels), warnings
 
 
-def _sentinels_in(plan: SitePlan) -> set[str]:
+def _sentinels_in(plan: SitePlan, values: Mapping[str, str]) -> dict[str, str]:
+    """The sentinels of a plan, each with the value it stands for (in one member)."""
     text = "\n".join([plan.site_name, *plan.pages.values(), json.dumps(plan.nav)])
-    return set(SENTINEL.findall(text))
+    return {s: values[s] for s in sorted(set(SENTINEL.findall(text)))}
 
 
 def _fill_in_all(
@@ -291,7 +297,7 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
     started = time.monotonic()
     staging = publish.staging_dir(site, slug)
     try:
-        warnings = build_site(plan.site, staging / "work", staging / "site")
+        warnings = _build_tenant_site(plan, staging)
         publish.swap_in(site, slug, staging / "site")
         publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
@@ -310,3 +316,38 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
         reason,
         (*plan.warnings, *warnings),
     )
+
+
+def _build_tenant_site(plan: TenantPlan, staging: Path) -> list[Problem]:
+    """Build one tenant into ``staging/site`` with this process's builder.
+
+    Its guides are built with sentinels for their values, so a guide another tenant already
+    used is not converted again; the values are then put back. When that could not be
+    exact (:func:`skeleton_problem`), the tenant is built again straightforwardly.
+    """
+    builder = _worker_builder()
+    shared = sentinelize(plan.site, plan.roles, None, guides_only=True)
+    if shared is not None:
+        try:
+            warnings = builder.build(shared.site, staging / "work", staging / "site")
+        except TenantdocsError:
+            warnings = None  # said again, with the tenant's own values, by the build below
+        exact = warnings is not None and (
+            skeleton_problem(staging / "site", _sentinels_in(shared.site, shared.values)) is None
+        )
+        if warnings is not None and exact:
+            fill_in_place(staging / "site", shared.values)
+            return [replace(w, message=fill_text(w.message, shared.values)) for w in warnings]
+        shutil.rmtree(staging / "work", ignore_errors=True)
+        shutil.rmtree(staging / "site", ignore_errors=True)
+    return builder.build(plan.site, staging / "work", staging / "site")
+
+
+@functools.cache
+def _worker_builder() -> SiteBuilder:
+    """This process's builder, kept warm for every tenant the process builds.
+
+    Process pool workers can keep state only at module level; each forked worker gets a
+    builder of its own on first use.
+    """
+    return SiteBuilder()
