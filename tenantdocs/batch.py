@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import itertools
 import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -66,20 +67,45 @@ class TenantPlan:
         )
 
 
+WINDOW = 64
+"""Tenants planned and built at a time: memory stays flat however many tenants a run has."""
+
+
 def build_all(
+    site: Path,
+    work: Iterable[tuple[TenantPlan, str]],
+    jobs: int,
+    done: Callable[[TenantResult], None],
+    window: int = WINDOW,
+) -> list[TenantResult]:
+    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone.
+
+    ``work`` is consumed as a stream, ``window`` tenants at a time, so only their plans are
+    held; the worker processes (and their warm builders) serve the whole run. Tenants that
+    differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`); the
+    others, and any group whose skeleton could not be filled in exactly, are built alone.
+    """
+    cache = _SkeletonCache(site)
+    results: list[TenantResult] = []
+    stream = iter(work)
+    with _pool(jobs) as pool:
+        while chunk := list(itertools.islice(stream, window)):
+            results += _build_window(site, chunk, jobs, done, pool, cache)
+    cache.prune()
+    return results
+
+
+def _build_window(
     site: Path,
     work: list[tuple[TenantPlan, str]],
     jobs: int,
     done: Callable[[TenantResult], None],
+    pool: concurrent.futures.Executor,
+    cache: _SkeletonCache,
 ) -> list[TenantResult]:
-    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone.
-
-    Tenants that differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`);
-    the others, and any group whose skeleton could not be filled in exactly, are built alone.
-    """
+    """Build one window of planned tenants with the run's pool."""
     groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
     alone: list[tuple[TenantPlan, str]] = []
-    cache = _SkeletonCache(site)
     # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
     # incremental rebuild) uses what the last run with several tenants learnt.
     varying = varying_roles([p.roles for p, _ in work]) if len(work) > 1 else cache.varying()
@@ -96,43 +122,37 @@ def build_all(
         cache.remember_varying(varying)
 
     results: list[TenantResult] = []
-
-    def finished(result: TenantResult) -> None:
-        results.append(result)
-        done(result)
-
-    with _pool(jobs) as pool:
-        skeletons = {
-            key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2])
-            for key, members in groups.items()
-        }
-        pending: list[concurrent.futures.Future[list[TenantResult]]] = [
-            pool.submit(_build_alone, site, plan, reason) for plan, reason in alone
-        ]
-        for key, built in skeletons.items():
-            skeleton, problem, warnings = built.result()
-            members = groups[key]
-            if problem is not None:
-                pending += [
-                    pool.submit(_build_alone, site, plan, reason) for plan, reason, _ in members
-                ]
-                continue
-            if not warnings:
-                skeleton = cache.keep(key, skeleton)
-            if len(members) == 1:
-                note = "; filled in from the MkDocs run kept from an earlier build"
-            else:
-                note = f"; one MkDocs run shared by {len(members)} tenants"
-            for chunk in _chunks(members, jobs):
-                pending.append(pool.submit(_fill_in_all, site, skeleton, chunk, warnings, note))
-        for outcome in concurrent.futures.as_completed(pending):
-            for result in outcome.result():
-                finished(result)
+    skeletons = {
+        key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2])
+        for key, members in groups.items()
+    }
+    pending: list[concurrent.futures.Future[list[TenantResult]]] = [
+        pool.submit(_build_alone, site, plan, reason) for plan, reason in alone
+    ]
+    for key, built in skeletons.items():
+        skeleton, problem, warnings = built.result()
+        members = groups[key]
+        if problem is not None:
+            pending += [
+                pool.submit(_build_alone, site, plan, reason) for plan, reason, _ in members
+            ]
+            continue
+        if not warnings:
+            skeleton = cache.keep(key, skeleton)
+        if len(members) == 1:
+            note = "; filled in from the MkDocs run kept from an earlier build"
+        else:
+            note = f"; one MkDocs run shared by {len(members)} tenants"
+        for chunk in _chunks(members, jobs):
+            pending.append(pool.submit(_fill_in_all, site, skeleton, chunk, warnings, note))
+    for outcome in concurrent.futures.as_completed(pending):
+        for result in outcome.result():
+            results.append(result)
+            done(result)
     for key in groups:
         shutil.rmtree(
             publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}", ignore_errors=True
         )
-    cache.prune()
     return results
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,62 +123,66 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     shared = run_inputs(templates)
     with publish.site_lock(project.site):
         publish.recover(project.site)
-        to_build = []
-        for tenant, warnings in tenants:
-            started = time.monotonic()
-            apps = tenant.app_names(templates.apps)
-            inputs = inputs_digest(tenant, apps, project.tenants, shared)
-            previous, unusable = publish.read_manifest(project.site, tenant.slug)
-            if unusable is not None:
-                warnings = (*warnings, unusable)
-            if not selection.force and up_to_date(
-                project.site, tenant.slug, inputs, loader.now, previous
-            ):
-                # Nothing it is built from changed: skipped without rendering a page.
-                pages = previous.pages if previous else 0
-                results.append(
-                    TenantResult(
-                        tenant.slug,
-                        "unchanged",
-                        tenant.name.value,
-                        pages,
-                        0.0,
-                        "inputs unchanged",
-                        warnings,
+
+        def to_build() -> Iterator[tuple[TenantPlan, str]]:
+            # Planned one at a time as the batch asks for them: only a window of
+            # plans is held at once, however many tenants the run has.
+            for tenant, warnings in tenants:
+                started = time.monotonic()
+                apps = tenant.app_names(templates.apps)
+                inputs = inputs_digest(tenant, apps, project.tenants, shared)
+                previous, unusable = publish.read_manifest(project.site, tenant.slug)
+                if unusable is not None:
+                    warnings = (*warnings, unusable)
+                if not selection.force and up_to_date(
+                    project.site, tenant.slug, inputs, loader.now, previous
+                ):
+                    # Nothing it is built from changed: skipped without rendering a page.
+                    pages = previous.pages if previous else 0
+                    results.append(
+                        TenantResult(
+                            tenant.slug,
+                            "unchanged",
+                            tenant.name.value,
+                            pages,
+                            0.0,
+                            "inputs unchanged",
+                            warnings,
+                        )
                     )
+                    done(results[-1])
+                    continue
+                try:
+                    plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
+                    plan = replace(plan, inputs=inputs)
+                except TenantError as exc:
+                    results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
+                    done(results[-1])
+                    continue
+                reason = rebuild_reason(
+                    project.site, plan.slug, plan.digests, selection.force, previous
                 )
-                done(results[-1])
-                continue
-            try:
-                plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
-                plan = replace(plan, inputs=inputs)
-            except TenantError as exc:
-                results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
-                done(results[-1])
-                continue
-            reason = rebuild_reason(
-                project.site, plan.slug, plan.digests, selection.force, previous
-            )
-            if reason is None:
-                # Same pages from changed inputs (e.g. an edit to another tenant's app):
-                # record the inputs, so the next run skips it without rendering.
-                publish.write_manifest(project.site, plan.slug, plan.manifest())
-                pages = len(plan.site.pages)
-                results.append(
-                    TenantResult(
-                        plan.slug,
-                        "unchanged",
-                        plan.name,
-                        pages,
-                        0.0,
-                        "pages unchanged",
-                        plan.warnings,
+                if reason is None:
+                    # Same pages from changed inputs (e.g. an edit to another tenant's app):
+                    # record the inputs, so the next run skips it without rendering.
+                    publish.write_manifest(project.site, plan.slug, plan.manifest())
+                    pages = len(plan.site.pages)
+                    results.append(
+                        TenantResult(
+                            plan.slug,
+                            "unchanged",
+                            plan.name,
+                            pages,
+                            0.0,
+                            "pages unchanged",
+                            plan.warnings,
+                        )
                     )
-                )
-                done(results[-1])
-            else:
-                to_build.append((plan, reason))
-        results += build_all(project.site, to_build, selection.jobs, done)
+                    done(results[-1])
+                else:
+                    yield plan, reason
+
+        results += build_all(project.site, to_build(), selection.jobs, done)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site)
