@@ -126,8 +126,10 @@ def _build_window(
         key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2])
         for key, members in groups.items()
     }
+    # Guides are shared between tenants built by the same process: worth it with company.
+    share = len(alone) > 1
     pending: list[concurrent.futures.Future[list[TenantResult]]] = [
-        pool.submit(_build_alone, site, plan, reason) for plan, reason in alone
+        pool.submit(_build_alone, site, plan, reason, share) for plan, reason in alone
     ]
     for key, built in skeletons.items():
         skeleton, problem, warnings = built.result()
@@ -308,16 +310,18 @@ def _fill_in_all(
     return results
 
 
-def _build_alone(site: Path, plan: TenantPlan, reason: str) -> list[TenantResult]:
-    return [_build_one(site, plan, reason)]
+def _build_alone(
+    site: Path, plan: TenantPlan, reason: str, share: bool = False
+) -> list[TenantResult]:
+    return [_build_one(site, plan, reason, share)]
 
 
-def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
+def _build_one(site: Path, plan: TenantPlan, reason: str, share: bool) -> TenantResult:
     slug = plan.slug
     started = time.monotonic()
     staging = publish.staging_dir(site, slug)
     try:
-        warnings = _build_tenant_site(plan, staging)
+        warnings = _build_tenant_site(plan, staging, share)
         publish.swap_in(site, slug, staging / "site")
         publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
@@ -338,7 +342,7 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
     )
 
 
-def _build_tenant_site(plan: TenantPlan, staging: Path) -> list[Problem]:
+def _build_tenant_site(plan: TenantPlan, staging: Path, share: bool) -> list[Problem]:
     """Build one tenant into ``staging/site`` with this process's builder.
 
     Its guides are built with sentinels for their values, so a guide another tenant already
@@ -346,7 +350,7 @@ def _build_tenant_site(plan: TenantPlan, staging: Path) -> list[Problem]:
     exact (:func:`skeleton_problem`), the tenant is built again straightforwardly.
     """
     builder = _worker_builder()
-    shared = sentinelize(plan.site, plan.roles, None, guides_only=True)
+    shared = sentinelize(plan.site, plan.roles, None, guides_only=True) if share else None
     if shared is not None:
         try:
             warnings = builder.build(shared.site, staging / "work", staging / "site")

@@ -48,7 +48,7 @@ from tenantdocs.report import (
     TenantResult,
     failed_result,
 )
-from tenantdocs.sitebuild import SitePlan
+from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
 from tenantdocs.skeleton import roles
 from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
 from tenantdocs.templates import TemplateSet, app_folders, load_templates
@@ -489,7 +489,12 @@ def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
 
 
 def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:
-    """Home first, then the guides grouped by app category (ungrouped ones last)."""
+    """Home first, then the guides grouped by app category (ungrouped ones last).
+
+    A site with more than :data:`LARGE_SITE_PAGES` guides also groups, by first letter,
+    the guides without a category and each category longer than that: every list stays
+    short enough to scan, and a page carries only the open section (``navigation.prune``).
+    """
     groups: dict[str, list[dict[str, Any]]] = {}
     loose: list[dict[str, Any]] = []
     for page in sorted(pages, key=lambda p: (p.title.casefold(), p.docs_path)):
@@ -499,9 +504,38 @@ def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:
             groups.setdefault(app.category, []).append(item)
         else:
             loose.append(item)
+    large = len(pages) > LARGE_SITE_PAGES
     nav: list[dict[str, Any]] = [{"Home": "index.md"}]
-    nav += [{category: groups[category]} for category in sorted(groups, key=str.casefold)]
+    for category in sorted(groups, key=str.casefold):
+        items = groups[category]
+        nav.append(
+            {category: _by_letter(items) if large and len(items) > LARGE_SITE_PAGES else items}
+        )
+    if large and len(loose) > LARGE_SITE_PAGES:
+        letters = _by_letter(loose)
+        return nav + ([{"Other apps": letters}] if groups else letters)
     return nav + loose
+
+
+def _by_letter(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Navigation items (sorted by title) in sections by the title's first letter (titles
+    that start otherwise come first, under "0–9 …"); a letter with more items than
+    :data:`LARGE_SITE_PAGES` is cut into runs of that many, each named by its first and
+    last title."""
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        first = next(iter(item)).lstrip()[:1].upper()
+        sections.setdefault(first if first.isalpha() else "0–9 …", []).append(item)
+    grouped: list[dict[str, Any]] = []
+    for letter in sorted(sections, key=lambda k: (k.isalpha(), k)):
+        members = sections[letter]
+        if len(members) > LARGE_SITE_PAGES:
+            runs = [
+                members[i : i + LARGE_SITE_PAGES] for i in range(0, len(members), LARGE_SITE_PAGES)
+            ]
+            members = [{f"{next(iter(r[0]))} – {next(iter(r[-1]))}": r} for r in runs]
+        grouped.append({letter: members})
+    return grouped
 
 
 # --- building and publishing ------------------------------------------------------------

@@ -329,7 +329,8 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         # Code blocks carry values too: they get Material's copy button. A light and a dark
         # scheme (following the system, with a toggle) unless the base configuration has one.
         features = list(theme.get("features") or [])
-        theme["features"] = [*features, *(f for f in MATERIAL_FEATURES if f not in features)]
+        wanted = [*MATERIAL_FEATURES, *(LARGE_SITE_FEATURES if _large(plan.nav) else ())]
+        theme["features"] = [*features, *(f for f in wanted if f not in features)]
         theme.setdefault("palette", default_palette())
     # Search splits URLs into their parts, so a host name or "saml2" finds the values too.
     plugins = base.get("plugins") or [{"search": {"separator": SEARCH_SEPARATOR}}]
@@ -374,6 +375,26 @@ ASSETS_DIR = "_tenantdocs"
 """Docs folder of the site's own CSS and script; app folders never start with ``_``."""
 MATERIAL_FEATURES = ("content.code.copy",)
 """Material features every tenant site has, whatever the base configuration lists."""
+LARGE_SITE_FEATURES = ("navigation.prune",)
+"""Material features of a site whose navigation has sections: each page carries only the
+section it is in (with hundreds of guides, the whole navigation weighed 200 KB a page)."""
+
+
+LARGE_SITE_PAGES = 40
+"""Guides in a site beyond which its navigation is grouped and pruned."""
+
+
+def _large(nav: Sequence[NavItem]) -> bool:
+    """Whether the navigation holds more than :data:`LARGE_SITE_PAGES` pages."""
+
+    def pages(items: Sequence[NavItem]) -> int:
+        return sum(
+            1 if isinstance(target, str) else pages(target)
+            for item in items
+            for target in item.values()
+        )
+
+    return pages(nav) > LARGE_SITE_PAGES + 1  # the home page besides the guides
 
 
 def default_palette() -> list[dict[str, Any]]:

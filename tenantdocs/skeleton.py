@@ -23,6 +23,7 @@ could not be:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -48,6 +49,7 @@ _TEXT_SUFFIXES = {".html", ".json", ".xml"}
 # A sentinel inside highlighted code: the span that holds it must be a string token.
 _HIGHLIGHT_BLOCK = re.compile(r'<div class="[^"]*highlight[^"]*">.*?</div>', re.DOTALL)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_TARGET = re.compile(r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)([^\s)"'<>]+)""")
 _LINK_START = re.compile(r"""\s(?:href|src)=["']?(""" + _MARK + r"[0-9A-F]{10}Q)")
 _STRING_SPAN = re.compile(r'<span class="s[a-z0-9]*">[^<]*</span>')
 
@@ -100,24 +102,29 @@ def sentinelize(
     texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
     if any(_TRACE.search(text) for text in texts):
         return None  # the inputs themselves hold sentinel-like text
+    targets = _link_targets(texts)
     plain = sorted(
         (role, value)
         for role, value in roles
         if (varying is None or role in varying)
         and PLAIN.fullmatch(value)
         and value.strip() == value
-        and not _relative_link(value, texts)
+        and not _relative_link(value, targets)
     )
     if not plain:
         return None
     whole = _Substitution(plain)
+    by_app: dict[str, list[tuple[str, str]]] = {}
+    for role, value in plain:
+        by_app.setdefault(role.split(":", 1)[0], []).append((role, value))
     pages: dict[str, str] = {}
     for path, text in site.pages.items():
         app = path.split("/", 1)[0] if "/" in path else None
         if app is None:
             pages[path] = text if guides_only else whole.apply(text)
             continue
-        own = {v: sentinel(r) for r, v in reversed(plain) if r.startswith((f"{app}:", "tenant:"))}
+        mine = sorted([*by_app.get(app, []), *by_app.get("tenant", [])])
+        own = {v: sentinel(r) for r, v in reversed(mine)}
         for value in [v for v in own if _in_heading(text, v)]:
             del own[value]
         pages[path] = whole.apply(text, own)
@@ -149,8 +156,8 @@ def sentinelize(
             sort_keys=True,
         ).encode("utf-8")
     ).hexdigest()
-    texts = [name, json.dumps(nav), *pages.values()]
-    used = {s: v for s, v in values.items() if any(s in t for t in texts)}
+    found = {s for text in [name, json.dumps(nav), *pages.values()] for s in SENTINEL.findall(text)}
+    used = {s: v for s, v in values.items() if s in found}
     if not used:
         return None
     return Sentinelized(key, shared, used)
@@ -175,13 +182,21 @@ class _Substitution:
         return self.pattern.sub(lambda m: only.get(m.group(), m.group()), text)
 
 
-def _relative_link(value: str, texts: Sequence[str]) -> bool:
+def _link_targets(texts: Sequence[str]) -> list[str]:
+    """Every text that stands where a link target starts, sorted (to look up by prefix)."""
+    return sorted({m.group(1) for text in texts for m in _TARGET.finditer(text)})
+
+
+def _relative_link(value: str, targets: Sequence[str]) -> bool:
     """Whether a value may stand as a relative link target, which MkDocs and the download
-    marks rewrite or judge by its text (``signing-certificate.cer``): it is never replaced."""
+    marks rewrite or judge by its text (``signing-certificate.cer``): it is never replaced.
+
+    ``targets`` are :func:`_link_targets`; the value counts when one of them starts with it.
+    """
     if _SCHEME.match(value):
         return False
-    target = re.compile(r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)""" + re.escape(value))
-    return any(target.search(text) for text in texts if value in text)
+    index = bisect.bisect_left(targets, value)
+    return index < len(targets) and targets[index].startswith(value)
 
 
 def _in_heading(text: str, value: str) -> bool:
@@ -217,7 +232,7 @@ def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:
         if path.suffix not in _TEXT_SUFFIXES:
             return f"a sentinel reached {path.name}"
         text = data.decode("utf-8")
-        exact = sum(text.count(s) for s in sentinels)
+        exact = sum(1 for s in SENTINEL.findall(text) if s in sentinels)
         if exact != len(_TRACE.findall(text)):
             return f"a sentinel was rewritten in {path.relative_to(output)}"
         for found in _LINK_START.findall(text):
@@ -225,9 +240,9 @@ def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:
                 return f"a sentinel stands for a relative link target in {path.name}"
         for block in _HIGHLIGHT_BLOCK.findall(text):
             inside_strings = sum(
-                span.count(s) for span in _STRING_SPAN.findall(block) for s in sentinels
+                len(SENTINEL.findall(span)) for span in _STRING_SPAN.findall(block)
             )
-            if inside_strings != sum(block.count(s) for s in sentinels):
+            if inside_strings != len(SENTINEL.findall(block)):
                 return f"a sentinel stands outside a string in highlighted code in {path.name}"
     return None
 
