@@ -9,7 +9,6 @@ from typing import Any
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
-from tenantdocs.metadata import Change
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,79 +99,6 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         "message": problem.message,
         "text": str(problem),
     }
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshOutcome:
-    """What ``refresh`` found for one tenant × app with a metadata URL."""
-
-    slug: str
-    """The tenant."""
-    app: str
-    """The app."""
-    url: str
-    """The metadata URL."""
-    status: str
-    """``changed``, ``unchanged`` or ``failed`` (a stale cached copy counts as failed)."""
-    fetch: str = ""
-    """``fetched``, ``not modified`` or ``stale``."""
-    fetched_at: str = ""
-    """When the bytes in the cache were fetched or confirmed."""
-    changes: tuple[Change, ...] = ()
-    """Values that changed (old → new)."""
-    problems: tuple[Problem, ...] = ()
-    """Errors and warnings."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshResult:
-    """The outcome of ``refresh``."""
-
-    outcomes: tuple[RefreshOutcome, ...]
-    """Per tenant × app with a URL source."""
-    invalid: tuple[TenantResult, ...] = ()
-    """Tenants whose file is invalid."""
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every URL was fetched (changed or not), 1 when some fetch or tenant failed."""
-        failed = any(o.status == "failed" for o in self.outcomes) or bool(self.invalid)
-        return 1 if failed else 0
-
-    @property
-    def changed_tenants(self) -> list[str]:
-        """Tenants to rebuild: some value or certificate of theirs changed."""
-        return sorted({o.slug for o in self.outcomes if o.status == "changed"})
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--report`` document of ``refresh``."""
-        return {
-            "tool": "tenantdocs",
-            "version": __version__,
-            "command": "refresh",
-            "exit_code": self.exit_code,
-            "changed_tenants": self.changed_tenants,
-            "apps": [
-                {
-                    "tenant": o.slug,
-                    "app": o.app,
-                    "url": o.url,
-                    "status": o.status,
-                    "fetch": o.fetch,
-                    "fetched_at": o.fetched_at,
-                    "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in o.changes],
-                    "errors": [problem_json(p) for p in o.problems if p.severity is Severity.ERROR],
-                    "warnings": [
-                        problem_json(p) for p in o.problems if p.severity is Severity.WARNING
-                    ],
-                }
-                for o in self.outcomes
-            ],
-            "invalid_tenants": [
-                {"slug": t.slug, "errors": [problem_json(p) for p in t.problems]}
-                for t in self.invalid
-            ],
-        }
 
 
 def failed_result(

@@ -27,7 +27,7 @@ from pytest_httpserver import HTTPServer
 
 from tenantdocs import cache, publish
 from tenantdocs.cli import main
-from tenantdocs.metadata import LOOPBACK_ENV, TIMEOUT_ENV
+from tenantdocs.fetch import LOOPBACK_ENV, TIMEOUT_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 LOCKED = "site: error: another tenantdocs build is using this site folder; try again when it ends"

@@ -29,14 +29,8 @@ from idp import REDIRECT, make_certificate, make_entity, make_metadata
 
 from tenantdocs.cli import main
 from tenantdocs.errors import MetadataError, TenantError
-from tenantdocs.metadata import (
-    LOOPBACK_ENV,
-    MAX_METADATA_BYTES,
-    TIMEOUT_ENV,
-    MetadataFetchError,
-    download,
-    parse_metadata,
-)
+from tenantdocs.fetch import LOOPBACK_ENV, TIMEOUT_ENV, MetadataFetchError, download
+from tenantdocs.metadata import MAX_METADATA_BYTES, parse_metadata
 from tenantdocs.sources import MetadataLoader
 from tenantdocs.tenants import parse_tenant
 
