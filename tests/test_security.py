@@ -374,6 +374,13 @@ def test_script_urls_and_markup_in_values_are_refused_with_a_located_error(
     }
     url = "is not an https:// URL"
     markup = "value contains a control character, '<', '>' or '`'"
+
+    def sso_at(name: str) -> str:
+        data = (root / "tenants" / f"refused-metadata-{name}.xml").read_bytes()
+        start = data.index(b"<md:SingleSignOnService")
+        line, column = data.count(b"\n", 0, start) + 1, start - data.rfind(b"\n", 0, start)
+        return f"{line}:{column}"
+
     assert errors == {
         "refused-script": [f"tenants/refused-script.yml:6:24: error: 'DisplayName': {markup}"],
         "refused-javascript": [
@@ -400,14 +407,17 @@ def test_script_urls_and_markup_in_values_are_refused_with_a_located_error(
         ],
         "refused-bidi": [f"tenants/refused-bidi.yml:6:24: error: 'DisplayName': {markup}"],
         "refused-newline": [f"tenants/refused-newline.yml:6:22: error: 'IssuerUri': {markup}"],
+        # Problems in a metadata document name their line and column there.
         "refused-metadata-sso": [
-            "tenants/refused-metadata-sso.xml: error: SingleSignOnService Location is not an http(s) URL"
+            f"tenants/refused-metadata-sso.xml:{sso_at('sso')}: error: SingleSignOnService"
+            " Location is not an http(s) URL"
         ],
         "refused-metadata-entity": [
-            f"tenants/refused-metadata-entity.xml: error: entityID is not usable: {markup}"
+            f"tenants/refused-metadata-entity.xml:2:1: error: entityID is not usable: {markup}"
         ],
         "refused-metadata-bidi": [
-            f"tenants/refused-metadata-bidi.xml: error: SingleSignOnService Location is not usable: {markup}"
+            f"tenants/refused-metadata-bidi.xml:{sso_at('bidi')}: error: SingleSignOnService"
+            f" Location is not usable: {markup}"
         ],
     }
     published = {p.name for p in (root / "site").iterdir()}
@@ -494,7 +504,7 @@ def test_error_messages_never_dump_documents_or_files(
     assert not any(line.startswith("forged.yml") for line in lines)
     assert "\x1b" not in err
     assert any(
-        line.startswith("tenants/contoso/litware-crm.xml: error: validUntil 'AAA") for line in lines
+        line.startswith("tenants/contoso/litware-crm.xml:2:1: error: validUntil 'AAA") for line in lines
     )
 
 
@@ -520,7 +530,11 @@ def test_deeply_nested_metadata_is_refused_quickly(document: bytes) -> None:
     started = time.perf_counter()
     with pytest.raises(MetadataError) as info:
         parse_metadata(document, Path("idp.xml"))
-    assert str(info.value) == "idp.xml: error: metadata nests elements more than 64 levels deep"
+    # Located at the element one level too deep: the 65th start tag on the one line.
+    column = next(i for n, i in enumerate(re.finditer(b"<", document)) if n == 64).start() + 1
+    assert str(info.value) == (
+        f"idp.xml:1:{column}: error: metadata nests elements more than 64 levels deep"
+    )
     assert time.perf_counter() - started < 1.0
 
 
@@ -561,7 +575,10 @@ def test_metadata_a_browser_would_run_is_refused(inserted: str, message: str) ->
         document = make_metadata().replace(b"\n<md:", b"\n" + inserted.encode() + b"\n<md:", 1)
     with pytest.raises(MetadataError) as info:
         parse_metadata(document, Path("idp.xml"))
-    assert str(info.value) == f"idp.xml: error: {message}"
+    start = document.index(inserted.encode())
+    line = document.count(b"\n", 0, start) + 1
+    column = start - document.rfind(b"\n", 0, start)
+    assert str(info.value) == f"idp.xml:{line}:{column}: error: {message}"
 
 
 def test_two_entities_with_the_chosen_entity_id_are_refused() -> None:
@@ -573,7 +590,8 @@ def test_two_entities_with_the_chosen_entity_id_are_refused() -> None:
     with pytest.raises(MetadataError) as info:
         parse_metadata(document, Path("idp.xml"), "https://idp.example.com/saml")
     assert str(info.value) == (
-        "idp.xml: error: 2 entities have entityID 'https://idp.example.com/saml'; expected one"
+        "idp.xml:3:1: error: 2 entities have entityID 'https://idp.example.com/saml';"
+        " expected one"
     )
 
 
