@@ -274,6 +274,11 @@ class Fetcher:
         finally:
             response.close()  # unless released above: a body not read to its end is dropped
 
+    def addresses_of(self, host: str, port: int) -> tuple[IPAddress, ...] | None:
+        """The checked addresses ``host`` resolved to in this run (None: not resolved yet)."""
+        with self._lock:
+            return self._addresses.get((host.lower(), port))
+
     def _checked_addresses(self, host: str, port: int) -> tuple[IPAddress, ...]:
         """The addresses ``host`` resolves to, each allowed by the policy; resolved once."""
         key = (host, port)

@@ -86,6 +86,14 @@ def name_kind(host: str) -> AddressKind:
     return AddressKind.PUBLIC
 
 
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class HostPolicy:
     """Which non-public hosts the operator allows for this run."""
@@ -114,7 +122,8 @@ class HostPolicy:
         kind = name_kind(host)
         if self.allows(kind):
             return None
-        return f"refusing '{host}': a {kind.value} address or name ({ALLOW_HINT})"
+        what = "address" if _is_literal(host) else "host name"
+        return f"refusing '{host}': a {kind.value} {what} ({ALLOW_HINT})"
 
     def address_refusal(self, host: str, addresses: Sequence[IPAddress]) -> str | None:
         """Why ``host`` is refused for one of the addresses it resolves to, or None."""
