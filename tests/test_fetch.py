@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,18 +20,20 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tenantdocs import cache
-from tenantdocs.errors import Severity, TenantError
+from tenantdocs.errors import Location, Severity, TenantError
 from tenantdocs.fetch import (
     LOOPBACK_ENV,
     TIMEOUT_ENV,
     Download,
+    FetchSettings,
     MetadataFetchError,
     _redirect_target,
     check_url,
     download,
+    fetch_all,
 )
 from tenantdocs.metadata import MAX_METADATA_BYTES
-from tenantdocs.sources import FetchStatus, MetadataLoader, SourceKind, metadata_source
+from tenantdocs.sources import FetchStatus, MetadataLoader, SourceKind, SourceRef, metadata_source
 from tenantdocs.tenants import Tenant, parse_tenant
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -216,9 +220,7 @@ def test_retry_after_past_the_deadline_gives_up_at_once(
 def test_burst_of_429_and_5xx_is_ridden_out(httpserver: HTTPServer) -> None:
     body = make_metadata()
     for status in (429, 502, 503):
-        httpserver.expect_ordered_request("/metadata.xml").respond_with_data(
-            "busy", status=status
-        )
+        httpserver.expect_ordered_request("/metadata.xml").respond_with_data("busy", status=status)
     httpserver.expect_ordered_request("/metadata.xml").respond_with_data(body)
     assert download(httpserver.url_for("/metadata.xml")).data == body
     assert len(requests_made(httpserver)) == 4
@@ -858,3 +860,169 @@ def test_fetch_time_is_recorded_in_utc(tmp_path: Path, httpserver: HTTPServer) -
     loader.load(make_tenant(tenant_text(url)), "demo")
     assert loader.fetches[url].entry.fetched == NOW
     assert loader.fetches[url].entry.fetched.utcoffset() == dt.timedelta(0)
+
+
+# --- many URLs at once -------------------------------------------------------------------
+
+
+class Counting:
+    """A handler that answers after ``delay`` seconds and records requests in flight."""
+
+    def __init__(self, delay: float = 0.1, body: bytes | None = None) -> None:
+        self.delay = delay
+        self.body = body or make_metadata()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most = 0
+        self.count = 0
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.in_flight += 1
+            self.count += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            return Response(self.body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+@pytest.fixture
+def threaded() -> Iterator[HTTPServer]:
+    """A loopback server answering many requests at once, on 127.0.0.1 (a host of its own
+    next to the ``httpserver`` fixture's ``localhost``)."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
+
+
+def url_refs(urls: list[str]) -> list[SourceRef]:
+    return [
+        SourceRef(SourceKind.URL, url, Location(Path("tenants/acme.yml"), 2, 15)) for url in urls
+    ]
+
+
+def test_in_flight_requests_to_one_host_never_exceed_the_limit(
+    tmp_path: Path, threaded: HTTPServer
+) -> None:
+    handler = Counting(delay=0.1)
+    threaded.expect_request(re.compile(r"/\d+\.xml")).respond_with_handler(handler)
+    urls = [threaded.url_for(f"/{i}.xml") for i in range(30)]
+    loader = MetadataLoader(
+        tmp_path / "tenants",
+        tmp_path / "cache",
+        False,
+        NOW,
+        settings=FetchSettings(jobs=16, per_host=4),
+    )
+    loader.prefetch(url_refs(urls))
+    assert handler.count == 30
+    assert handler.most == 4  # the fetches overlap up to the limit, never past it
+
+
+def test_a_slow_host_does_not_hold_the_others(
+    tmp_path: Path,
+    threaded: HTTPServer,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `threaded` (127.0.0.1) hangs; `httpserver` (localhost) answers. The hanging host's
+    # first requests time out, the rest are not even sent; the other host is done early.
+    monkeypatch.setenv(TIMEOUT_ENV, "0.5")
+    release = threading.Event()
+    hanging: list[float] = []
+
+    def hang(request: Request) -> Response:
+        hanging.append(time.monotonic())
+        release.wait(10)
+        return Response(make_metadata())
+
+    threaded.expect_request(re.compile(r"/\d+\.xml")).respond_with_handler(hang)
+    httpserver.expect_request(re.compile(r"/\d+\.xml")).respond_with_data(make_metadata())
+    slow = [threaded.url_for(f"/{i}.xml") for i in range(10)]
+    fast = [httpserver.url_for(f"/{i}.xml") for i in range(10)]
+    loader = MetadataLoader(
+        tmp_path / "tenants",
+        tmp_path / "cache",
+        False,
+        NOW,
+        settings=FetchSettings(jobs=4, per_host=2),
+    )
+    started = time.monotonic()
+    try:
+        loader.prefetch(url_refs(slow + fast))
+    finally:
+        release.set()
+    elapsed = time.monotonic() - started
+    assert elapsed < 4  # two rounds of timeouts at most, not ten
+    assert len(hanging) <= 4  # the hanging host was asked no more than its first requests
+    tenant = make_tenant(tenant_text(fast[0]))
+    for url in fast:
+        fetch, _ = loader.fetch(tenant, url_refs([url])[0])
+        assert fetch.status is FetchStatus.FETCHED
+    reasons = []
+    for url in slow:
+        with pytest.raises(TenantError) as info:
+            loader.fetch(tenant, url_refs([url])[0])
+        reasons.append(info.value.problems[0].message.split(f"{url}: ", 1)[1])
+    assert set(reasons) <= {
+        "no answer within 0.5 s; no cached copy to fall back on",
+        "not asked: 127.0.0.1 did not answer an earlier request within 0.5 s;"
+        " no cached copy to fall back on",
+    }
+    assert reasons.count("no answer within 0.5 s; no cached copy to fall back on") <= 2
+
+
+def test_bursts_of_429_and_5xx_across_many_urls(tmp_path: Path, threaded: HTTPServer) -> None:
+    body = make_metadata()
+    answered: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def bursty(request: Request) -> Response:
+        with lock:
+            answered[request.path] = answered.get(request.path, 0) + 1
+            attempt = answered[request.path]
+        if attempt == 1:
+            return Response("slow down", status=429, headers={"Retry-After": "0"})
+        if attempt == 2:
+            return Response("oops", status=503)
+        return Response(body)
+
+    threaded.expect_request(re.compile(r"/\d+\.xml")).respond_with_handler(bursty)
+    urls = [threaded.url_for(f"/{i}.xml") for i in range(20)]
+    loader = MetadataLoader(
+        tmp_path / "tenants",
+        tmp_path / "cache",
+        False,
+        NOW,
+        settings=FetchSettings(jobs=8, per_host=8),
+    )
+    loader.prefetch(url_refs(urls))
+    tenant = make_tenant(tenant_text(urls[0]))
+    for url in urls:
+        fetch, document = loader.fetch(tenant, url_refs([url])[0])
+        assert (fetch.status, document.raw) == (FetchStatus.FETCHED, body)
+    assert sorted(answered.values()) == [3] * 20
+
+
+def test_results_keep_their_order_whatever_finishes_first() -> None:
+    # fetch_all itself: later jobs finish first, results come back in the order given.
+    finished: list[int] = []
+
+    def job(index: int) -> int:
+        time.sleep(0.05 * (5 - index))
+        finished.append(index)
+        return index
+
+    work = [
+        (f"https://h{index % 2}.example/{index}", functools.partial(job, index))
+        for index in range(5)
+    ]
+    assert fetch_all(work, jobs=5, per_host=5) == [0, 1, 2, 3, 4]
+    assert finished == [4, 3, 2, 1, 0]
