@@ -7,12 +7,20 @@ import hashlib
 import json
 import re
 import socket
+import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from idp import ENTITY_ID, POST, SSO_URL, make_certificate, make_metadata
+from idp import (
+    ENTITY_ID,
+    POST,
+    SSO_URL,
+    make_certificate,
+    make_metadata,
+    make_negative_serial_certificate,
+)
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -528,3 +536,67 @@ def test_check_fetches_but_writes_no_cache(project: Path, httpserver: HTTPServer
     assert len(httpserver.log) == 1  # the document was fetched and checked...
     assert not (project / ".cache").exists()  # ...and nothing was written
     assert not (project / "site").exists()
+
+
+def test_refresh_says_when_the_previous_cached_copy_no_longer_parses(
+    project: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A cached copy this version cannot read (a stricter parser, an edited entity_id) is
+    # not a first fetch: refresh says so, and asks for the whole document, not a 304.
+    idp, url = serve(httpserver, make_metadata())
+    write_tenant("acme", url)
+    unreadable = b"<md:EntityDescriptor>\n<oops/>\n"
+    entry = cache.CacheEntry(
+        url,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        hashlib.sha256(unreadable).hexdigest(),
+        etag=idp.etag,
+    )
+    cache.write_entry(Path(".cache"), entry, unreadable)
+    assert main(["refresh", "--report", "report.json"]) == 0
+    assert output(capsys) == (
+        [
+            "acme/demo: changed: document: unreadable cached copy (at line 1: metadata is not"
+            " well-formed XML: unbound prefix) -> fetched",
+            "changed tenants: acme",
+        ],
+        [],
+    )
+    [(request, _)] = httpserver.log
+    assert "If-None-Match" not in request.headers
+    assert report()["apps"][0]["changes"] == [
+        {
+            "key": "document",
+            "old": "unreadable cached copy (at line 1: metadata is not well-formed XML:"
+            " unbound prefix)",
+            "new": "fetched",
+        }
+    ]
+    assert cache.read_entry(Path(".cache"), url) is not None
+
+
+@pytest.mark.filterwarnings("error")
+def test_negative_serial_certificate_is_published_with_a_located_warning(
+    project: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Warnings are errors here: a raw CryptographyDeprecationWarning would fail the test.
+    der = make_negative_serial_certificate("neg.example.com")
+    body = make_metadata(certs=[(der, "signing")]).replace(b"<md:IDPSSO", b"\n<md:IDPSSO")
+    _, url = serve(httpserver, body)
+    write_tenant("acme", url)
+    assert build("--report", "report.json") == 0
+    _, err = output(capsys)
+    thumbprint = hashlib.sha1(der).hexdigest().upper()
+    assert err == [
+        f"{URL_AT}: warning: metadata from {url} at line 3: signing certificate"
+        f" 'CN=neg.example.com' (thumbprint {thumbprint}) has a negative or zero serial number,"
+        " which RFC 5280 forbids and some SAML software refuses; published as it is"
+    ]
+    app = project / "site" / "acme" / "demo"
+    assert (app / "signing-certificate-raw.cer").read_bytes() == der
+    assert (app / "signing-certificate.cer").read_text(encoding="ascii") == (
+        ssl.DER_cert_to_PEM_cert(der)
+    )
+    page = (app / "index.html").read_text(encoding="utf-8")
+    assert thumbprint in page
+    assert report()["tenants"][0]["warnings"][0]["line"] == 2
