@@ -7,14 +7,17 @@ still valid (its ``validUntil`` and the tenant's ``metadata_max_age_days``), wit
 never silently. Every document is then checked: ``validUntil`` and certificate expiry.
 
 A run first hands every URL it will need to :meth:`MetadataLoader.prefetch`, which fetches
-them concurrently (:func:`tenantdocs.fetch.fetch_all`); what each tenant is told is then
-decided one tenant at a time, in order, so output never depends on which fetch ended first.
+them concurrently in the background (:func:`tenantdocs.fetch.fetch_all`) while the first
+tenants are rendered; what each tenant is told is decided one tenant at a time, in order,
+waiting for its own URLs only, so output never depends on which fetch ended first.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -139,6 +142,10 @@ class _Outcome:
     """The cached copy from before this run, parsed for this entity_id."""
 
 
+_UrlResult = tuple[_Answered, dict[str | None, _Outcome]]
+"""What one URL gave, and the document for each entity_id asked for."""
+
+
 def metadata_source(tenant: Tenant, app: str) -> SourceRef | None:
     """The source an app's metadata comes from, or None when it has none."""
     entry = tenant.app_entry(app)
@@ -185,6 +192,7 @@ class MetadataLoader:
         self._loaded: dict[tuple[str, str | None], LoadedMetadata] = {}
         self._answered: dict[str, _Answered] = {}
         self._outcomes: dict[tuple[str, str | None], _Outcome] = {}
+        self._pending: dict[str, Future[_UrlResult]] = {}
         self.fetches: dict[str, Fetch] = {}
 
     # --- what pages get ----------------------------------------------------------------
@@ -236,38 +244,59 @@ class MetadataLoader:
     # --- fetching ----------------------------------------------------------------------
 
     def prefetch(self, refs: Iterable[SourceRef]) -> None:
-        """Fetch every URL among ``refs`` not fetched yet, concurrently (see the module)."""
+        """Start fetching every URL among ``refs`` not asked for yet, concurrently, in the
+        background (see the module); :meth:`fetch` waits for the one it needs."""
         wanted: dict[str, set[str | None]] = {}
         for ref in refs:
-            if ref.kind is SourceKind.URL and (ref.value, ref.entity_id) not in self._outcomes:
+            if ref.kind is SourceKind.URL and ref.value not in self._answered:
                 wanted.setdefault(ref.value, set()).add(ref.entity_id)
-        late = {url: ids for url, ids in wanted.items() if url in self._answered}
-        for url, entity_ids in sorted(late.items()):
-            # Fetched earlier for other entities: only the document is read again.
-            for entity_id in sorted(entity_ids, key=str):
-                self._outcomes[(url, entity_id)] = self._outcome(
-                    url, self._answered[url], entity_id
-                )
-        todo = sorted(url for url in wanted if url not in late)
+        todo = sorted(url for url in wanted if url not in self._pending)
         if not todo:
             return
+        futures: dict[str, Future[_UrlResult]] = {url: Future() for url in todo}
+        self._pending.update(futures)
+        jobs = [
+            (url, partial(self._settle_in_worker, futures[url], url, wanted[url])) for url in todo
+        ]
+        # Not a daemon: an interrupted run still finishes the cache entries it started.
+        threading.Thread(target=self._run, args=(jobs,), name="prefetch").start()
+
+    def _run(self, jobs: list[tuple[str, Callable[[Fetcher], None]]]) -> None:
         with Fetcher(self.settings.policy(), self.settings.per_host) as fetcher:
-            jobs = [
-                (url, partial(self._fetch_url, fetcher, url, tuple(sorted(wanted[url], key=str))))
-                for url in todo
-            ]
-            results = fetch_all(jobs, self.settings.jobs, self.settings.per_host)
-        for url, (answered, outcomes) in zip(todo, results, strict=True):
-            self._answered[url] = answered
+            work = [(url, partial(job, fetcher)) for url, job in jobs]
+            fetch_all(work, self.settings.jobs, self.settings.per_host)
+
+    def _settle_in_worker(
+        self,
+        future: Future[_UrlResult],
+        url: str,
+        entity_ids: set[str | None],
+        fetcher: Fetcher,
+    ) -> None:
+        try:
+            future.set_result(self._fetch_url(fetcher, url, tuple(sorted(entity_ids, key=str))))
+        except BaseException as exc:  # raised where the result is used, in the main thread
+            future.set_exception(exc)
+
+    def _outcome_of(self, ref: SourceRef) -> _Outcome:
+        """The outcome for ``ref``, waiting for its fetch (started now if it was not)."""
+        key = (ref.value, ref.entity_id)
+        if key in self._outcomes:
+            return self._outcomes[key]
+        if ref.value not in self._answered:
+            self.prefetch([ref])
+            answered, outcomes = self._pending.pop(ref.value).result()
+            self._answered[ref.value] = answered
             for entity_id, outcome in outcomes.items():
-                self._outcomes[(url, entity_id)] = outcome
+                self._outcomes[(ref.value, entity_id)] = outcome
+        if key not in self._outcomes:
+            # Fetched for other entities: only the document is read again.
+            self._outcomes[key] = self._outcome(ref.value, self._answered[ref.value], ref.entity_id)
+        return self._outcomes[key]
 
     def fetch(self, tenant: Tenant, ref: SourceRef) -> tuple[Fetch, IdpMetadata]:
         """Fetch (or take from the cache) one URL's document, falling back as documented."""
-        key = (ref.value, ref.entity_id)
-        if key not in self._outcomes:
-            self.prefetch([ref])
-        outcome = self._outcomes[key]
+        outcome = self._outcome_of(ref)
         if outcome.error is not None:
             raise _error(tenant, ref, outcome.error)
         if outcome.reason is None:
@@ -280,7 +309,7 @@ class MetadataLoader:
 
     def _fetch_url(
         self, fetcher: Fetcher, url: str, entity_ids: tuple[str | None, ...]
-    ) -> tuple[_Answered, dict[str | None, _Outcome]]:
+    ) -> _UrlResult:
         """One URL, in a worker thread: cache, conditional GET, parse, store if usable."""
         cached = cache.read_entry(self.cache_dir, url)
         if self.offline:
