@@ -216,7 +216,9 @@ def slow_server(documents: dict[str, bytes], latency: float) -> ThreadingHTTPSer
     return Server(("127.0.0.1", 0), Handler)
 
 
-def fetch_workload(shared: Path, jobs: int, root: Path) -> list[Measurement]:
+def fetch_workload(
+    shared: Path, jobs: int, root: Path, per_host: int | None = None
+) -> list[Measurement]:
     """Cold build and refresh of 50 tenants x 10 apps, every app its own metadata URL."""
     tenants, apps = FETCH_TENANTS, FETCH_APPS
     work = workload(shared, tenants, apps, root)
@@ -234,15 +236,17 @@ def fetch_workload(shared: Path, jobs: int, root: Path) -> list[Measurement]:
             path.write_text(f"name: Tenant {t:03d}\napps:\n{entries}", encoding="utf-8")
         env = {"TENANTDOCS_ALLOW_LOOPBACK_HTTP": "1"}
         urls = tenants * apps
+        limit = ["--per-host", str(per_host)] if per_host else []
+        shown = f", --per-host {per_host}" if per_host else ""
         results = [
             run(
-                f"cold build, {urls} URLs at {FETCH_LATENCY * 1000:.0f} ms",
-                tenantdocs("build", "--jobs", str(jobs)),
+                f"cold build, {urls} URLs at {FETCH_LATENCY * 1000:.0f} ms{shown}",
+                tenantdocs("build", "--jobs", str(jobs), *limit),
                 work,
                 urls,
                 env,
             ),
-            run(f"refresh, {urls} URLs (304)", tenantdocs("refresh"), work, 0, env),
+            run(f"refresh, {urls} URLs (304){shown}", tenantdocs("refresh", *limit), work, 0, env),
         ]
     finally:
         server.shutdown()
@@ -277,12 +281,15 @@ def main() -> int:
     parser.add_argument(
         "--fetch-only", action="store_true", help="run only the fetch workload (500 URLs)"
     )
+    parser.add_argument(
+        "--per-host", type=int, help="the fetch workload's --per-host (default: the tool's)"
+    )
     args = parser.parse_args()
     if not (args.shared / "bench" / "make_workload.py").is_file():
         sys.exit(f"no workload generator under {args.shared}/bench")
     with tempfile.TemporaryDirectory(prefix="tenantdocs-bench-") as folder:
         root = Path(folder)
-        fetched = fetch_workload(args.shared, args.jobs, root)
+        fetched = fetch_workload(args.shared, args.jobs, root, args.per_host)
         print(f"# fetch: {FETCH_TENANTS} tenants x {FETCH_APPS} apps, one metadata URL each")
         report(fetched)
         if args.fetch_only:
