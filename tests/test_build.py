@@ -354,8 +354,8 @@ def test_every_real_guide_publishes_with_the_tenants_values(
         metadata_loader,
         plan_tenant,
     )
+    from tenantdocs.keys import key_spec
     from tenantdocs.placeholders import scan_placeholders
-    from tenantdocs.render import COPYABLE_KEYS
 
     monkeypatch.chdir(tmp_path)
     _tenant_with_metadata(tmp_path)
@@ -414,7 +414,7 @@ def test_every_real_guide_publishes_with_the_tenants_values(
             value = expected.get(key) or links.get(key) or app
             if key in links and placeholder.context.value not in ("link target",):
                 value = f"[{links[key]}]({links[key]})"
-            elif key in COPYABLE_KEYS and placeholder.context.value in ("prose", "table cell"):
+            elif key_spec(key).copyable and placeholder.context.value in ("prose", "table cell"):
                 # Values admins copy are marked up in prose, to stand out and get a copy button.
                 value = f'<code class="td-value">{value}</code>'
             assert rendered.startswith(value, pos), (
