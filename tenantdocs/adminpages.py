@@ -140,8 +140,6 @@ class AppRow:
 
     guide: Link
     """The app's guide."""
-    category: str
-    """The app's category ('' when it has none)."""
     certificate: CertificateView | None
     """Its published signing certificate (None: see ``no_certificate``)."""
     no_certificate: str
@@ -206,8 +204,7 @@ def render_home(
         certificate=certificate,
         certificate_source=_metadata_source("signing certificate"),
         apps=rows,
-        show_certificates=not one_certificate,
-        show_categories=any(row.category for row in rows),
+        show_certificates=not one_certificate and any(row.certificate for row in rows),
         show_downloads=any(row.downloads for row in rows),
         show_values=any(row.values for row in rows),
     )
@@ -275,7 +272,6 @@ def _app_row(
     certificate = _view(values.certificates[0], now) if values.certificates else None
     return AppRow(
         _guide_link(page),
-        page.category or "",
         certificate,
         "none in the metadata" if values.metadata is not None else "no metadata",
         downloads,
