@@ -346,6 +346,7 @@ def test_seed_guide_gets_the_tenants_values(
 def test_every_real_guide_publishes_with_the_tenants_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tenantdocs.keys import key_spec
     from tenantdocs.pipeline import (
         Project,
         Selection,
@@ -354,7 +355,6 @@ def test_every_real_guide_publishes_with_the_tenants_values(
         metadata_loader,
         plan_tenant,
     )
-    from tenantdocs.keys import key_spec
     from tenantdocs.placeholders import scan_placeholders
 
     monkeypatch.chdir(tmp_path)
