@@ -118,6 +118,8 @@ class Link:
     """Where it goes (already a URL: percent-encoded, relative)."""
     text: str
     """The link text."""
+    title: str = ""
+    """What the link text stands for, when it is short."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +218,14 @@ def _home_values(page: Page, values: ValueSet) -> dict[str, ResolvedValue]:
     The IdP's public values are shown even when the guide does not use them, but a value
     written in the tenant file only where a template uses it (it may be meant for no one).
     The certificate's thumbprint and expiry from the metadata are shown with the certificate.
+    App defaults (``app.yml``, the display name) are the same for every tenant: the guide
+    shows them.
     """
     shown = values.values
     keys = [
         key
         for key, value in shown.items()
-        if key != "DisplayName"
+        if value.provenance.origin is not Origin.APP_DEFAULT
         and (
             key in page.keys
             or (key_spec(key).on_home and value.provenance.origin not in TENANT_FILE)
@@ -258,7 +262,7 @@ def _app_row(
     now: datetime,
 ) -> AppRow:
     downloads = tuple(
-        Link(quote(value.site_path), spec.download.short)
+        Link(quote(value.site_path), spec.download.short, spec.download.label)
         for spec in _DOWNLOADS
         if spec.download is not None
         and (value := keys.get(spec.name)) is not None

@@ -29,7 +29,7 @@ class Download:
     label: str
     """The link text, e.g. ``Signing certificate (Base64)``."""
     short: str
-    """The link text in the home's table of apps, e.g. ``Base64 .cer``."""
+    """The link text in the home's table of apps, e.g. ``Base64`` (the label is its title)."""
     position: int
     """Place on the line, left to right (certificates before the metadata copy)."""
 
@@ -99,7 +99,7 @@ KEYS: tuple[KeySpec, ...] = (
         "link to the federation metadata XML",
         "Federation metadata",
         on_home=True,
-        download=Download("Federation metadata (XML)", "metadata .xml", 3),
+        download=Download("Federation metadata (XML)", "XML", 3),
     ),
     KeySpec(
         "certificateDownloadBase64Url",
@@ -107,7 +107,7 @@ KEYS: tuple[KeySpec, ...] = (
         "link to the signing certificate, Base64 (PEM) .cer",
         "Signing certificate (Base64)",
         on_home=True,
-        download=Download("Signing certificate (Base64)", "Base64 .cer", 1),
+        download=Download("Signing certificate (Base64)", "Base64", 1),
     ),
     KeySpec(
         "CertificateDownloadRawUrl",
@@ -116,7 +116,7 @@ KEYS: tuple[KeySpec, ...] = (
         "Signing certificate (raw)",
         aliases=("CertificateDownloadUrl",),
         on_home=True,
-        download=Download("Signing certificate (raw)", "raw .cer", 2),
+        download=Download("Signing certificate (raw)", "raw", 2),
     ),
     KeySpec(
         "wsFederationSignInUrl",
