@@ -180,7 +180,7 @@ def render_home(
             key_spec(key).label,
             key,
             _shown(shown[0][key], ""),
-            "; ".join(sorted({provenance_text(keys[key]) for keys in shown})),
+            _sources(sorted({provenance_text(keys[key]) for keys in shown})),
         )
         for key in shared_keys
     ]
@@ -237,6 +237,17 @@ def _home_values(page: Page, values: ValueSet) -> dict[str, ResolvedValue]:
         )
     ]
     return {key: shown[key] for key in sorted(keys, key=key_order)}
+
+
+MAX_SOURCES = 3
+"""Sources named for a shared value; the rest are counted (each guide names its own)."""
+
+
+def _sources(sources: Sequence[str]) -> str:
+    if len(sources) <= MAX_SOURCES:
+        return "; ".join(sources)
+    more = len(sources) - MAX_SOURCES
+    return "; ".join(sources[:MAX_SOURCES]) + f"; and {more} more (each guide names its own)"
 
 
 def _shared_keys(shown: Sequence[dict[str, ResolvedValue]]) -> list[str]:

@@ -240,6 +240,22 @@ def test_home_shares_only_values_every_app_agrees_on() -> None:
     assert "Entity ID (issuer): <code" in home
 
 
+def test_shared_value_from_many_lines_names_a_few_and_counts_the_rest() -> None:
+    def values(app: str, line: int) -> ValueSet:
+        where = Provenance(Origin.APP_ENTRY, Location(Path("tenants/acme.yml"), line))
+        return ValueSet(app, {"IssuerUri": ResolvedValue("IssuerUri", ENTITY_ID, where)})
+
+    apps = [f"app-{index}" for index in range(5)]
+    pages = [_page(app, app, ("IssuerUri",)) for app in apps]
+    home = render_home("Acme", pages, [values(app, 10 + i) for i, app in enumerate(apps)], _NOW)
+    assert parse(home).values == [ENTITY_ID]
+    assert (
+        "<td>tenant file, app entry, tenants/acme.yml:10; tenant file, app entry,"
+        " tenants/acme.yml:11; tenant file, app entry, tenants/acme.yml:12;"
+        " and 2 more (each guide names its own)</td>"
+    ) in home
+
+
 def test_home_lists_apps_without_metadata_values() -> None:
     """A tenant with neither metadata nor certificates still gets a working home page."""
     home = render_home("Northwind", [_page("litware-crm", "Litware CRM")], [_values({})], _NOW)
