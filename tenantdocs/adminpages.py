@@ -218,14 +218,15 @@ def _home_values(page: Page, values: ValueSet) -> dict[str, ResolvedValue]:
     The IdP's public values are shown even when the guide does not use them, but a value
     written in the tenant file only where a template uses it (it may be meant for no one).
     The certificate's thumbprint and expiry from the metadata are shown with the certificate.
-    App defaults (``app.yml``, the display name) are the same for every tenant: the guide
-    shows them.
+    App defaults (``app.yml``) are the same for every tenant: the guide shows them. The
+    app's name is the link to its guide.
     """
     shown = values.values
     keys = [
         key
         for key, value in shown.items()
         if value.provenance.origin is not Origin.APP_DEFAULT
+        and key != "DisplayName"  # the link to the guide
         and (
             key in page.keys
             or (key_spec(key).on_home and value.provenance.origin not in TENANT_FILE)
