@@ -226,10 +226,11 @@ def test_home_shares_only_values_every_app_agrees_on() -> None:
             {
                 "IssuerUri": _value("IssuerUri", issuer),
                 "singleSignOnServiceUrl": _value("singleSignOnServiceUrl", LOGIN_URL),
+                "DisplayName": _value("DisplayName", f"{app} (EU)"),
             },
         )
 
-    keys = ("IssuerUri", "singleSignOnServiceUrl")
+    keys = ("DisplayName", "IssuerUri", "singleSignOnServiceUrl")
     pages = [_page("one", "One", keys), _page("two", "Two", keys)]
     home = _markdown(
         render_home("Acme", pages, [values("one", ENTITY_ID), values("two", "x")], _NOW)
@@ -238,6 +239,7 @@ def test_home_shares_only_values_every_app_agrees_on() -> None:
     assert found.values == [LOGIN_URL, ENTITY_ID, "x"]
     assert "<td>tenant file, tenants/acme.yml:3</td>" in home
     assert "Entity ID (issuer): <code" in home
+    assert "App name" not in home  # a name set in the tenant file is the guide's link
 
 
 def test_shared_value_from_many_lines_names_a_few_and_counts_the_rest() -> None:
