@@ -118,8 +118,6 @@ class Link:
     """Where it goes (already a URL: percent-encoded, relative)."""
     text: str
     """The link text."""
-    title: str = ""
-    """What the link text stands for, when it is short."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +272,10 @@ def _app_row(
     now: datetime,
 ) -> AppRow:
     downloads = tuple(
-        Link(quote(value.site_path), spec.download.short, spec.download.label)
+        Link(quote(value.site_path), spec.download.home)
         for spec in _DOWNLOADS
         if spec.download is not None
+        and spec.download.home is not None
         and (value := keys.get(spec.name)) is not None
         and value.site_path is not None
     )

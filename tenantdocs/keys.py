@@ -23,15 +23,15 @@ MetadataField = Literal["entity_id", "sso_url", "slo_url"]
 
 
 @dataclass(frozen=True, slots=True)
-class Download:
+class DownloadLink:
     """How a guide's "Downloads" line links a file published for a key."""
 
     label: str
     """The link text, e.g. ``Signing certificate (Base64)``."""
-    short: str
-    """The link text in the home's table of apps, e.g. ``Base64`` (the label is its title)."""
     position: int
     """Place on the line, left to right (certificates before the metadata copy)."""
+    home: str | None = None
+    """The link text in each app's row on the tenant home; None: linked from the guide only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class KeySpec:
     """The metadata field the value is read from, and ``refresh`` compares."""
     on_home: bool = False
     """One of the IdP's public values: on the tenant home even when no guide uses it."""
-    download: Download | None = None
+    download: DownloadLink | None = None
     """For a file published beside each guide: how the guide's "Downloads" line links it."""
 
 
@@ -99,7 +99,7 @@ KEYS: tuple[KeySpec, ...] = (
         "link to the federation metadata XML",
         "Federation metadata",
         on_home=True,
-        download=Download("Federation metadata (XML)", "XML", 3),
+        download=DownloadLink("Federation metadata (XML)", 3, home="metadata (XML)"),
     ),
     KeySpec(
         "certificateDownloadBase64Url",
@@ -107,7 +107,7 @@ KEYS: tuple[KeySpec, ...] = (
         "link to the signing certificate, Base64 (PEM) .cer",
         "Signing certificate (Base64)",
         on_home=True,
-        download=Download("Signing certificate (Base64)", "Base64", 1),
+        download=DownloadLink("Signing certificate (Base64)", 1),
     ),
     KeySpec(
         "CertificateDownloadRawUrl",
@@ -116,7 +116,7 @@ KEYS: tuple[KeySpec, ...] = (
         "Signing certificate (raw)",
         aliases=("CertificateDownloadUrl",),
         on_home=True,
-        download=Download("Signing certificate (raw)", "raw", 2),
+        download=DownloadLink("Signing certificate (raw)", 2),
     ),
     KeySpec(
         "wsFederationSignInUrl",
