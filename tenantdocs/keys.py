@@ -1,4 +1,10 @@
-"""The metadata keys a template may use: canonical spellings, historical aliases, kinds."""
+"""The metadata keys a template may use, each declared once with everything about it.
+
+A key's :class:`KeySpec` holds its spelling and aliases, kind, description, the label admins
+see, whether admins copy it, whether it is an IdP endpoint (and which metadata field holds
+it) and how guides link its published file; every other list of keys is derived from
+:data:`KEYS`, whose order is the order admins read them in.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The admin's site without a browser: home quick reference, guide panels, certificate
-warnings, provenance, downloads, directory, search index, assets and colour schemes."""
+"""The admin's site without a browser: the tenant home (shared values, table of apps), guide
+panels, certificate warnings, provenance, downloads, directory, search index, assets and
+colour schemes."""
 
 from __future__ import annotations
 
