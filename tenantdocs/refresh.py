@@ -6,13 +6,14 @@ Everything about the command is here: which values count as a change
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantError
+from tenantdocs.keys import KEYS
 from tenantdocs.metadata import DocumentProblem, IdpMetadata
 from tenantdocs.pipeline import Project, Selection, load_tenants
 from tenantdocs.report import TenantResult, problem_json
@@ -47,14 +48,12 @@ def document_changes(old: Previous, new: IdpMetadata) -> list[Change]:
     if isinstance(old, DocumentProblem):
         # Not a first fetch: the cache had a copy, which this version cannot read any more.
         return [Change("document", f"unreadable cached copy ({old.worded()})", "fetched")]
+    # In the document's field order (entity ID, sign-on, sign-out), as refresh reports them.
+    read = {spec.metadata_field: spec.name for spec in KEYS if spec.metadata_field is not None}
     changes = [
-        Change(key, a, b)
-        for key, a, b in (
-            ("IssuerUri", old.entity_id, new.entity_id),
-            ("singleSignOnServiceUrl", old.sso_url, new.sso_url),
-            ("singleSignOutServiceUrl", old.slo_url, new.slo_url),
-        )
-        if a != b
+        Change(read[field.name], a, b)
+        for field in fields(IdpMetadata)
+        if field.name in read and (a := getattr(old, field.name)) != (b := getattr(new, field.name))
     ]
     old_certs = [c.sha256 for c in old.signing_certificates]
     new_certs = [c.sha256 for c in new.signing_certificates]
