@@ -873,7 +873,7 @@ def gzip_bomb(connection: socket.socket) -> None:
 )
 @pytest.mark.usefixtures("loopback")
 def test_broken_or_hostile_connections_fail_cleanly(answer: Any, message: str) -> None:
-    # Defence: metadata.download maps every transport error to MetadataFetchError (the
+    # Defence: fetch.Fetcher.download maps every transport error to MetadataFetchError (the
     # build then falls back to the cache or fails the tenant), caps the *decoded* body
     # (a 200 kB gzip of 200 MB stops at the cap) and stops retrying after a few attempts.
     servers = raw_server(answer)
