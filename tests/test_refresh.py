@@ -600,3 +600,13 @@ def test_negative_serial_certificate_is_published_with_a_located_warning(
     page = (app / "index.html").read_text(encoding="utf-8")
     assert thumbprint in page
     assert report()["tenants"][0]["warnings"][0]["line"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "33", "x"])
+def test_per_host_limit_is_at_most_32(
+    project: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    assert main(["refresh", "--per-host", value]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"tenantdocs refresh: error: argument --per-host: '{value}' is not a number from 1 to 32"
+    )
