@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from markdown_it.token import Token
 
-from tenantdocs.placeholders import markdown_parser
+from tenantdocs.mdparser import markdown_parser
 
 TUTORIAL_BASE = "https://docs.microsoft.com/azure/active-directory/"
 """Where the full tutorials behind ``active-directory-saas-*-tutorial.md`` links live."""
