@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,56 @@ def test_new_app_refuses_bad_or_existing_names(
     assert main(["new-app", "../evil"]) == 2
     assert "app name must be lowercase letters" in capsys.readouterr().err
     assert not (project / "evil").exists()
+
+
+def test_an_unknown_key_does_not_hide_missing_values(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The unknown key is a template error; the tenants are still checked in the same pass:
+    # the missing value and the matrix show without fixing the key first, and the unknown
+    # key is reported once (with its template), not again for every tenant.
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text("Issuer: %metadata:IssuerUrl%\n\nOut: %metadata:changePasswordUrl%\n")
+    (project / "tenants" / "northwind.yml").write_text("name: Northwind\napps:\n  litware-crm: {}\n")
+    assert main(["check", "--tenant", "northwind", "--report", "check.json"]) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "templates/litware-crm/sso_configure.md:1:9: error: unknown key 'IssuerUrl' in"
+        " %metadata:IssuerUrl% (did you mean 'IssuerUri'?)",
+        "    Issuer: %metadata:IssuerUrl%",
+        "            ^",
+        "templates/litware-crm/sso_configure.md:3:6: error: no value for 'changePasswordUrl'"
+        " (where users change their password) in tenant 'northwind': set it under 'metadata:'"
+        " in the tenant file, or give a metadata file that has it",
+        "    Out: %metadata:changePasswordUrl%",
+        "         ^",
+    ]
+    assert out.splitlines() == [
+        "missing values (x = no value):",
+        "                   northwind",
+        "  changePasswordUrl    x    ",
+        "checked 1 tenants: 2 errors, 0 warnings",
+    ]
+    report = json.loads((project / "check.json").read_text())
+    assert report["missing_values"] == {"changePasswordUrl": ["northwind"]}
+    assert [t["status"] for t in report["tenants"]] == ["failed"]
+
+
+def test_a_tenant_with_no_problem_of_its_own_is_checked_despite_template_errors(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An app folder with no guide and no shared fallback is a template error; check still
+    # goes through the tenants (and renders the other guides) instead of stopping there.
+    shutil.rmtree(project / "templates" / "_")
+    assert main(["check", "--report", "check.json"]) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "templates/fourth-coffee-portal: error: app has no sso_configure.md and there is no"
+        " shared _/sso_configure.md to fall back on",
+    ]
+    assert out.splitlines() == ["checked 2 tenants: 1 errors, 0 warnings"]
+    report = json.loads((project / "check.json").read_text())
+    assert [(t["slug"], t["status"], t["pages"]) for t in report["tenants"]] == [
+        ("contoso", "checked", 5),
+        ("fabrikam", "checked", 5),
+    ]
