@@ -440,6 +440,8 @@ def test_second_build_on_a_locked_site_is_refused(
     finally:
         holder.kill()
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
     assert build("--tenant", "contoso") == 0  # the lock dies with its holder
 
 
