@@ -135,7 +135,9 @@ def test_an_unknown_key_does_not_hide_missing_values(
     # key is reported once (with its template), not again for every tenant.
     guide = project / "templates" / "litware-crm" / "sso_configure.md"
     guide.write_text("Issuer: %metadata:IssuerUrl%\n\nOut: %metadata:changePasswordUrl%\n")
-    (project / "tenants" / "northwind.yml").write_text("name: Northwind\napps:\n  litware-crm: {}\n")
+    (project / "tenants" / "northwind.yml").write_text(
+        "name: Northwind\napps:\n  litware-crm: {}\n"
+    )
     assert main(["check", "--tenant", "northwind", "--report", "check.json"]) == 1
     out, err = capsys.readouterr()
     assert err.splitlines() == [
