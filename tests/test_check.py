@@ -10,8 +10,6 @@ import pytest
 
 from tenantdocs.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def test_clean_samples_check_clean_and_write_nothing(
     project: Path, capsys: pytest.CaptureFixture[str]

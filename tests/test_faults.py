@@ -24,14 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import REPO, build, tree_digest
 from idp import make_metadata
 from pytest_httpserver import HTTPServer
 
 from tenantdocs import cache, publish
-from tenantdocs.cli import main
 from tenantdocs.metadata import LOOPBACK_ENV, TIMEOUT_ENV
 
-REPO = Path(__file__).resolve().parents[1]
 LOCKED = "site: error: another tenantdocs build is using this site folder; try again when it ends"
 TENANTS = 12  # enough that a build killed while publishing has tenants on both sides
 
@@ -47,19 +46,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / "tenants" / f"branch-{index:02}.yml").write_text(copy, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def build(*args: str) -> int:
-    return main(["build", "--jobs", "1", *args])
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under ``root`` with its SHA-256."""
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def published(site: Path = Path("site")) -> dict[str, dict[str, str]]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from cases import fixture_cases
+from conftest import CORPUS, article_text, build, write_acme_tenant
 from markdown_it import MarkdownIt
 
-from tenantdocs.cli import main
 from tenantdocs.errors import Location
 from tenantdocs.placeholders import scan_template
 from tenantdocs.rewrite import resolve_reference, rewrite_markdown
@@ -53,10 +52,6 @@ def test_resolve_reference(target: str, expected: str | None) -> None:
 def test_rewrites_keep_crlf_line_endings() -> None:
     text = "Text.\r\n> [!NOTE]\r\n> Careful.\r\n"
     assert rewrite_markdown(text) == "Text.\r\n\r\n!!! note\r\n    Careful.\r\n"
-
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "azure-sso-tutorials"
-IDP_METADATA = Path(__file__).resolve().parents[1] / "tenants" / "contoso" / "litware-crm.xml"
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
@@ -121,12 +116,8 @@ def test_published_guides_keep_the_structure_commonmark_gives_them(
     """Every real guide, built by tenantdocs, has the steps, lists, headings, tables, code
     blocks and images the portal's CommonMark renderer gave it (prefix and suffix included)."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tenants").mkdir()
-    shutil.copy(IDP_METADATA, tmp_path / "tenants" / "idp.xml")
-    (tmp_path / "tenants" / "acme.yml").write_text(
-        "name: Acme Corp\ntenant_id: 11bb11bb-cc22-dd33-ee44-55ff55ff55ff\nmetadata_file: idp.xml\n"
-    )
-    assert main(["build", "--jobs", "1", "--templates", str(CORPUS)]) == 0
+    write_acme_tenant(tmp_path)
+    assert build("--templates", str(CORPUS)) == 0
     capsys.readouterr()
     templates = load_templates(CORPUS)
     differences = {}
@@ -135,8 +126,7 @@ def test_published_guides_keep_the_structure_commonmark_gives_them(
         for part in templates.parts(app):
             for kind, count in commonmark_structure(part.text).items():
                 expected[kind] += count
-        html = (tmp_path / "site" / "acme" / name / "index.html").read_text(encoding="utf-8")
-        article = html[html.index("<article") : html.index("</article>")]
+        article = article_text(tmp_path / "site" / "acme" / name / "index.html")
         # The guide only: not the title tenantdocs adds, nor its closing "About these values".
         guide = article.split('<h2 id="about-these-values"')[0].replace('<h1 id="guide">', "")
         published = structure(guide)
