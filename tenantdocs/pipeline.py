@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tenantdocs import publish
+from tenantdocs.adminpages import add_guide_panels, render_home
 from tenantdocs.batch import TenantPlan, build_all
 from tenantdocs.errors import (
     Location,
@@ -39,7 +40,6 @@ from tenantdocs.incremental import (
 )
 from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.metadata import IdpMetadata, document_changes, parse_metadata
-from tenantdocs.reference import add_guide_panels, render_home
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.report import (
     RefreshOutcome,
