@@ -178,3 +178,27 @@ def test_a_tenant_with_no_problem_of_its_own_is_checked_despite_template_errors(
         ("contoso", "checked", 5),
         ("fabrikam", "checked", 5),
     ]
+
+
+def test_a_jinja_syntax_error_still_lets_the_tenant_files_be_checked(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No guide can be rendered when one does not compile; the template warnings found while
+    # scanning and the tenant files are still reported in the same pass.
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text("{# tenantdocs: jinja #}\n{% if metadata.IssuerUri %}\nUnclosed.\n")
+    other = project / "templates" / "wingtip-tickets" / "sso_configure.md"
+    other.write_text("Entity: %metadata:issueruri%\n")
+    (project / "tenants" / "northwind.yml").write_text("name: Northwind\ntenant_idd: x\n")
+    assert main(["check"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    problems = [line for line in lines if not line.startswith("    ")]
+    assert problems == [
+        "templates/wingtip-tickets/sso_configure.md:1:9: warning: 'issueruri' is a"
+        " non-canonical spelling of 'IssuerUri'",
+        "templates/litware-crm/sso_configure.md:3: error: Jinja syntax error: Unexpected end"
+        " of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'."
+        " The innermost block that needs to be closed is 'if'.",
+        "tenants/northwind.yml:2:1: error: unknown key 'tenant_idd' in tenant file"
+        " (did you mean 'tenant_id'?)",
+    ]
