@@ -217,7 +217,8 @@ def check(project: Project, selection: Selection) -> RunResult:
                     failed_result(tenant.slug, tenant.name.value, TenantError(own), started)
                 )
                 continue
-            pages = 1 + len(tenant.app_names(templates.apps))  # the home and one per app
+            apps = [templates.apps[name] for name in tenant.app_names(templates.apps)]
+            pages = 1 + sum(1 for app in apps if templates.parts(app))  # the home, the guides
             results.append(
                 TenantResult(
                     tenant.slug,

@@ -136,7 +136,15 @@ def test_an_unknown_key_does_not_hide_missing_values(
     (project / "tenants" / "northwind.yml").write_text(
         "name: Northwind\napps:\n  litware-crm: {}\n"
     )
-    assert main(["check", "--tenant", "northwind", "--report", "check.json"]) == 1
+    # A tenant whose only error is the template's: checked, its pages counted.
+    (project / "tenants" / "tailwind.yml").write_text(
+        "name: Tailwind\nmetadata:\n  changePasswordUrl: https://tailwind.example/pw\n"
+        "apps:\n  litware-crm: {}\n"
+    )
+    assert (
+        main(["check", "--tenant", "northwind", "--tenant", "tailwind", "--report", "check.json"])
+        == 1
+    )
     out, err = capsys.readouterr()
     assert err.splitlines() == [
         "templates/litware-crm/sso_configure.md:1:9: error: unknown key 'IssuerUrl' in"
@@ -151,13 +159,16 @@ def test_an_unknown_key_does_not_hide_missing_values(
     ]
     assert out.splitlines() == [
         "missing values (x = no value):",
-        "                   northwind",
-        "  changePasswordUrl    x    ",
-        "checked 1 tenants: 2 errors, 0 warnings",
+        "                   northwind  tailwind",
+        "  changePasswordUrl    x         .    ",
+        "checked 2 tenants: 2 errors, 0 warnings",
     ]
     report = json.loads((project / "check.json").read_text())
     assert report["missing_values"] == {"changePasswordUrl": ["northwind"]}
-    assert [t["status"] for t in report["tenants"]] == ["failed"]
+    assert [(t["slug"], t["status"], t["pages"]) for t in report["tenants"]] == [
+        ("northwind", "failed", 0),
+        ("tailwind", "checked", 2),
+    ]
 
 
 def test_a_tenant_with_no_problem_of_its_own_is_checked_despite_template_errors(
