@@ -1,14 +1,28 @@
-"""What a run reports: per-tenant results, refresh outcomes, and the ``--report`` JSON."""
+"""What a run reports: per-tenant results and the ``--report`` JSON (``refresh`` has its own)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
+
+
+class TenantStatus(StrEnum):
+    """What happened to a tenant in a run; the value is how output and reports spell it."""
+
+    BUILT = "built"
+    UNCHANGED = "unchanged"
+    CHECKED = "checked"
+    FAILED = "failed"
+
+
+Command = Literal["build", "check"]
+"""The commands whose outcome is a :class:`RunResult`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +31,8 @@ class TenantResult:
 
     slug: str
     """The tenant."""
-    status: str
-    """``built``, ``unchanged``, ``checked`` or ``failed``."""
+    status: TenantStatus
+    """Built, unchanged (skipped), checked or failed."""
     name: str | None = None
     """The tenant's display name, when its file could be read."""
     pages: int = 0
@@ -33,15 +47,15 @@ class TenantResult:
     @property
     def failed(self) -> bool:
         """True when the tenant could not be built or checked."""
-        return self.status == "failed"
+        return self.status is TenantStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The outcome of a run: per tenant, plus problems that concern no tenant in particular."""
 
-    command: str
-    """``build`` or ``check``."""
+    command: Command
+    """The command that ran."""
     tenants: tuple[TenantResult, ...]
     """Per tenant, sorted by slug."""
     problems: tuple[Problem, ...] = ()
@@ -107,5 +121,11 @@ def failed_result(
     """The result of a tenant that could not be built (its previous site stays)."""
     problems = tuple(p if p.tenant else replace(p, tenant=slug) for p in (*earlier, *exc.problems))
     return TenantResult(
-        slug, "failed", name, 0, time.monotonic() - started, "previous site kept", problems
+        slug,
+        TenantStatus.FAILED,
+        name,
+        0,
+        time.monotonic() - started,
+        "previous site kept",
+        problems,
     )
