@@ -242,8 +242,7 @@ class Fetcher:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        netloc = parts.netloc.rsplit("@", 1)[-1]  # no credentials in the Host header
-        request_headers = {**headers, "Host": netloc}
+        request_headers = {**headers, "Host": _host_header(host, parts.port)}
         timeouts = 0
         for attempt in range(RETRIES + 1):
             try:
@@ -372,13 +371,30 @@ class Fetcher:
                         maxsize=self.per_host,
                         cert_reqs="CERT_REQUIRED",
                         ca_certs=certifi.where(),
-                        server_hostname=host,  # SNI and the certificate name: the host's
-                        assert_hostname=host,
+                        server_hostname=_ascii_name(host),  # SNI and the certificate
+                        assert_hostname=_ascii_name(host),  # name: the host's, not the IP's
                     )
                 else:
                     pool = urllib3.HTTPConnectionPool(str(address), port, maxsize=self.per_host)
                 self._pools[key] = pool
             return pool
+
+
+def _ascii_name(host: str) -> str:
+    """A host name as TLS and HTTP carry it: IDNA (``bücher.example`` → ``xn--bcher-kva…``)."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host  # an address literal; resolution has accepted the host already
+
+
+def _host_header(host: str, port: int | None) -> str:
+    """The ``Host`` header: the name in ASCII, brackets for IPv6, the port if given; never
+    the URL's credentials."""
+    name = _ascii_name(host)
+    if ":" in name:
+        name = f"[{name}]"
+    return f"{name}:{port}" if port else name
 
 
 def _backoff(attempt: int) -> float:

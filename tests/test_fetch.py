@@ -27,6 +27,7 @@ from tenantdocs.fetch import (
     Download,
     FetchSettings,
     MetadataFetchError,
+    _host_header,
     _redirect_target,
     check_url,
     download,
@@ -1028,3 +1029,16 @@ def test_results_keep_their_order_whatever_finishes_first() -> None:
     ]
     assert fetch_all(work, jobs=5, per_host=5) == [0, 1, 2, 3, 4]
     assert finished == [4, 3, 2, 1, 0]
+
+
+def test_host_header_is_the_ascii_name_with_its_port(httpserver: HTTPServer) -> None:
+    # The connection goes to the checked address; the Host header names the host as the URL
+    # does (IDNA for international names, no credentials), so virtual hosts still work.
+    httpserver.expect_request("/metadata.xml").respond_with_data(make_metadata())
+    port = httpserver.port
+    download(f"http://user:secret@localhost:{port}/metadata.xml")
+    [request] = requests_made(httpserver)
+    assert request.headers["Host"] == f"localhost:{port}"
+    assert "Authorization" not in request.headers
+    assert _host_header("bücher.example", None) == "xn--bcher-kva.example"
+    assert _host_header("::1", 8443) == "[::1]:8443"
