@@ -48,7 +48,8 @@ def _per_host(text: str) -> int:
 
 
 def _fetch_options() -> argparse.ArgumentParser:
-    """Options of the commands that fetch metadata (build, check, serve, refresh)."""
+    """Options of the commands that fetch metadata (build, check, refresh); ``serve`` takes
+    the environment's switches only."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("fetching metadata")
     group.add_argument(
@@ -153,7 +154,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     serve_parser = commands.add_parser(
         "serve",
-        parents=[common, fetching],
+        parents=[common],
         help="live preview of a tenant's site; rebuilds and reloads on every change",
     )
     serve_parser.add_argument(
