@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import ssl
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -610,3 +611,38 @@ def test_per_host_limit_is_at_most_32(
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"tenantdocs refresh: error: argument --per-host: '{value}' is not a number from 1 to 32"
     )
+
+
+def test_output_order_does_not_follow_completion_order(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first tenants' documents answer last; lines and report stay in tenant order.
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    try:
+        for index in range(6):
+            body = make_metadata(entity_id=f"https://idp{index}.example.com/")
+
+            def slow(
+                request: Request, delay: float = 0.05 * (6 - index), body: bytes = body
+            ) -> Response:
+                time.sleep(delay)
+                return Response(body)
+
+            server.expect_request(f"/{index}.xml").respond_with_handler(slow)
+            write_tenant(f"t{index}", server.url_for(f"/{index}.xml"))
+        assert main(["refresh", "--report", "report.json"]) == 0
+        for command in (["build", "--jobs", "1"], ["check"]):
+            assert main([*command, "--report", f"{command[0]}.json"]) == 0
+    finally:
+        server.clear()
+        server.stop()
+    out, err = output(capsys)
+    slugs = [f"t{index}" for index in range(6)]
+    assert out[:7] == [f"{slug}/demo: changed: document: first fetch" for slug in slugs] + [
+        "changed tenants: " + " ".join(slugs)
+    ]
+    assert [app["tenant"] for app in report()["apps"]] == slugs
+    assert [t["slug"] for t in report("build.json")["tenants"]] == slugs
+    assert [t["slug"] for t in report("check.json")["tenants"]] == slugs
+    assert err == []
