@@ -23,7 +23,7 @@ from typing import Any
 from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
 from tenantdocs.incremental import sha
-from tenantdocs.report import TenantResult, failed_result
+from tenantdocs.report import TenantResult, TenantStatus, failed_result
 from tenantdocs.sitebuild import SiteBuilder, SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
@@ -299,7 +299,7 @@ def _fill_in_all(
         results.append(
             TenantResult(
                 plan.slug,
-                "built",
+                TenantStatus.BUILT,
                 plan.name,
                 len(plan.site.pages),
                 time.monotonic() - started,
@@ -333,7 +333,7 @@ def _build_one(site: Path, plan: TenantPlan, reason: str, share: bool) -> Tenant
         shutil.rmtree(staging, ignore_errors=True)
     return TenantResult(
         slug,
-        "built",
+        TenantStatus.BUILT,
         plan.name,
         len(plan.site.pages),
         time.monotonic() - started,

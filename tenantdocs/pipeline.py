@@ -11,23 +11,24 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from tenantdocs import publish
+from tenantdocs.adminpages import add_guide_panels, render_home
 from tenantdocs.batch import TenantPlan, build_all
 from tenantdocs.errors import (
     Location,
     Problem,
     Severity,
     TemplateError,
-    TenantdocsError,
     TenantError,
     UsageError,
     decode_utf8,
 )
+from tenantdocs.fetch import FetchSettings
 from tenantdocs.incremental import (
     RunInputs,
     digests,
@@ -38,20 +39,12 @@ from tenantdocs.incremental import (
     up_to_date,
 )
 from tenantdocs.keys import did_you_mean, suggest
-from tenantdocs.metadata import IdpMetadata, document_changes, parse_metadata
-from tenantdocs.reference import add_guide_panels, render_home
 from tenantdocs.render import Page, Renderer, render_directory
-from tenantdocs.report import (
-    RefreshOutcome,
-    RefreshResult,
-    RunResult,
-    TenantResult,
-    failed_result,
-)
+from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_result
 from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
 from tenantdocs.skeleton import roles
-from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
-from tenantdocs.templates import TemplateSet, app_folders, load_templates
+from tenantdocs.sources import MetadataLoader, metadata_source
+from tenantdocs.templates import TemplateSet, app_folders, load_templates, scan_templates
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
 from tenantdocs.yamlfile import MAX_YAML_BYTES
@@ -87,6 +80,8 @@ class Selection:
     """Rebuild tenants whose inputs did not change."""
     offline: bool = False
     """Use cached metadata only."""
+    fetching: FetchSettings = field(default_factory=FetchSettings)
+    """Fetches at once, per host, and which hosts may be fetched from."""
 
 
 class Progress(Protocol):
@@ -124,6 +119,8 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     with publish.site_lock(project.site):
         publish.recover(project.site)
 
+        prefetch(loader, tenants, templates)
+
         def to_build() -> Iterator[tuple[TenantPlan, str]]:
             # Planned one at a time as the batch asks for them: only a window of
             # plans is held at once, however many tenants the run has.
@@ -142,7 +139,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                     results.append(
                         TenantResult(
                             tenant.slug,
-                            "unchanged",
+                            TenantStatus.UNCHANGED,
                             tenant.name.value,
                             pages,
                             0.0,
@@ -170,7 +167,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                     results.append(
                         TenantResult(
                             plan.slug,
-                            "unchanged",
+                            TenantStatus.UNCHANGED,
                             plan.name,
                             pages,
                             0.0,
@@ -190,11 +187,18 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
 
 
 def check(project: Project, selection: Selection) -> RunResult:
-    """Validate every template against every selected tenant; write nothing."""
+    """Validate every template against every selected tenant; write nothing.
+
+    Template errors do not stop it: the guides are still rendered for every tenant (an
+    unknown key is reported once, with its template), so missing values show in one pass.
+    """
+    template_problems: list[Problem] = []
     try:
-        templates, renderer = load_template_set(project)
+        templates, template_problems = scan_templates(project.templates)
+        renderer = Renderer(templates)
     except TemplateError as exc:
-        # The guides cannot be rendered; the tenant files can still be checked in this pass.
+        # No guide can be rendered (no folder, a Jinja syntax error): the tenant files can
+        # still be checked in this pass.
         names = (
             [f.name for f in app_folders(project.templates)] if project.templates.is_dir() else []
         )
@@ -202,81 +206,49 @@ def check(project: Project, selection: Selection) -> RunResult:
             _check_tenant_file(slug, path, names)
             for slug, path in _selected(project, selection).items()
         ]
-        return RunResult("check", tuple(results), tuple(exc.problems))
+        return RunResult("check", tuple(results), (*template_problems, *exc.problems))
+    # Placeholders already reported as template errors are not repeated for each tenant.
+    reported = {p.location for p in template_problems if p.severity is Severity.ERROR}
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection, keep=False)  # check writes nothing
+    prefetch(loader, tenants, templates)
     for tenant, warnings in tenants:
         started = time.monotonic()
         try:
             plan = plan_tenant(tenant, warnings, templates, renderer, loader)
         except TenantError as exc:
-            results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
+            own = [p for p in exc.problems if p.location not in reported]
+            if any(p.severity is Severity.ERROR for p in own):
+                results.append(
+                    failed_result(tenant.slug, tenant.name.value, TenantError(own), started)
+                )
+                continue
+            apps = [templates.apps[name] for name in tenant.app_names(templates.apps)]
+            pages = 1 + sum(1 for app in apps if templates.parts(app))  # the home, the guides
+            results.append(
+                TenantResult(
+                    tenant.slug,
+                    TenantStatus.CHECKED,
+                    tenant.name.value,
+                    pages,
+                    time.monotonic() - started,
+                    problems=tuple(own),
+                )
+            )
             continue
         results.append(
             TenantResult(
                 tenant.slug,
-                "checked",
+                TenantStatus.CHECKED,
                 tenant.name.value,
                 len(plan.site.pages),
                 time.monotonic() - started,
                 problems=plan.warnings,
             )
         )
-    return RunResult("check", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
-
-
-def refresh(project: Project, selection: Selection) -> RefreshResult:
-    """Fetch every selected tenant's metadata URLs, update the cache, report what changed."""
-    templates = load_templates(project.templates)
-    tenants, failed = load_tenants(project, templates, selection)
-    loader = MetadataLoader(project.tenants, project.cache, False, datetime.now(UTC))
-    outcomes: list[RefreshOutcome] = []
-    for tenant, _ in tenants:
-        for app in tenant.app_names(templates.apps):
-            ref = metadata_source(tenant, app)
-            if ref is None or ref.kind != "url":
-                continue
-            try:
-                fetch, document = loader.fetch(tenant, ref)
-            except TenantError as exc:
-                outcomes.append(
-                    RefreshOutcome(
-                        tenant.slug, app, ref.value, "failed", problems=tuple(exc.problems)
-                    )
-                )
-                continue
-            previous = _parse_quietly(fetch.previous, ref)
-            changes = tuple(document_changes(previous, document)) if fetch.status != "stale" else ()
-            warning = (
-                (Problem(ref.location, fetch.warning, Severity.WARNING, tenant.slug),)
-                if fetch.warning
-                else ()
-            )
-            status = (
-                "failed" if fetch.status == "stale" else ("changed" if changes else "unchanged")
-            )
-            outcomes.append(
-                RefreshOutcome(
-                    tenant.slug,
-                    app,
-                    ref.value,
-                    status,
-                    fetch.status,
-                    fetch.entry.fetched_at,
-                    changes,
-                    warning,
-                )
-            )
-    return RefreshResult(tuple(outcomes), tuple(failed))
-
-
-def _parse_quietly(data: bytes | None, ref: SourceRef) -> IdpMetadata | None:
-    if data is None:
-        return None
-    try:
-        return parse_metadata(data, Path(ref.value), ref.entity_id)
-    except TenantdocsError:
-        return None
+    return RunResult(
+        "check", tuple(sorted(results, key=lambda r: r.slug)), tuple(template_problems)
+    )
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -331,7 +303,7 @@ def load_tenants(
             failed.append(
                 TenantResult(
                     slug,
-                    "failed",
+                    TenantStatus.FAILED,
                     None,
                     0,
                     time.monotonic() - started,
@@ -350,9 +322,13 @@ def _check_tenant_file(slug: str, path: Path, app_names: list[str]) -> TenantRes
         tenant, warnings = parse_tenant(_read_tenant_text(path), path, app_names)
     except TenantError as exc:
         return TenantResult(
-            slug, "failed", None, problems=tuple(exc.problems), reason="invalid tenant file"
+            slug,
+            TenantStatus.FAILED,
+            None,
+            problems=tuple(exc.problems),
+            reason="invalid tenant file",
         )
-    return TenantResult(slug, "checked", tenant.name.value, problems=tuple(warnings))
+    return TenantResult(slug, TenantStatus.CHECKED, tenant.name.value, problems=tuple(warnings))
 
 
 def _read_tenant_text(path: Path) -> str:
@@ -371,7 +347,26 @@ def _read_tenant_text(path: Path) -> str:
 def metadata_loader(project: Project, selection: Selection, *, keep: bool = True) -> MetadataLoader:
     """One loader per run: each metadata source is read or fetched once."""
     return MetadataLoader(
-        project.tenants, project.cache, selection.offline, datetime.now(UTC), keep=keep
+        project.tenants,
+        project.cache,
+        selection.offline,
+        datetime.now(UTC),
+        keep=keep,
+        settings=selection.fetching,
+    )
+
+
+def prefetch(
+    loader: MetadataLoader,
+    tenants: Sequence[tuple[Tenant, tuple[Problem, ...]]],
+    templates: TemplateSet,
+) -> None:
+    """Fetch every metadata URL the tenants' apps name, all at once (per-host limits apply)."""
+    loader.prefetch(
+        ref
+        for tenant, _ in tenants
+        for app in tenant.app_names(templates.apps)
+        if (ref := metadata_source(tenant, app)) is not None
     )
 
 
@@ -398,6 +393,8 @@ def plan_tenant(
     value_sets: list[ValueSet] = []
     for app_name in tenant.app_names(templates.apps):
         app = templates.apps[app_name]
+        if not templates.parts(app):
+            continue  # no guide at all: a template error, reported once by ``check``
         try:
             metadata, fetch_warnings = loader.load(tenant, app_name)
             problems += fetch_warnings

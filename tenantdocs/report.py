@@ -1,15 +1,28 @@
-"""What a run reports: per-tenant results, refresh outcomes, and the ``--report`` JSON."""
+"""What a run reports: per-tenant results and the ``--report`` JSON (``refresh`` has its own)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
-from tenantdocs.metadata import Change
+
+
+class TenantStatus(StrEnum):
+    """What happened to a tenant in a run; the value is how output and reports spell it."""
+
+    BUILT = "built"
+    UNCHANGED = "unchanged"
+    CHECKED = "checked"
+    FAILED = "failed"
+
+
+Command = Literal["build", "check"]
+"""The commands whose outcome is a :class:`RunResult`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +31,8 @@ class TenantResult:
 
     slug: str
     """The tenant."""
-    status: str
-    """``built``, ``unchanged``, ``checked`` or ``failed``."""
+    status: TenantStatus
+    """Built, unchanged (skipped), checked or failed."""
     name: str | None = None
     """The tenant's display name, when its file could be read."""
     pages: int = 0
@@ -34,15 +47,15 @@ class TenantResult:
     @property
     def failed(self) -> bool:
         """True when the tenant could not be built or checked."""
-        return self.status == "failed"
+        return self.status is TenantStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The outcome of a run: per tenant, plus problems that concern no tenant in particular."""
 
-    command: str
-    """``build`` or ``check``."""
+    command: Command
+    """The command that ran."""
     tenants: tuple[TenantResult, ...]
     """Per tenant, sorted by slug."""
     problems: tuple[Problem, ...] = ()
@@ -102,84 +115,17 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshOutcome:
-    """What ``refresh`` found for one tenant × app with a metadata URL."""
-
-    slug: str
-    """The tenant."""
-    app: str
-    """The app."""
-    url: str
-    """The metadata URL."""
-    status: str
-    """``changed``, ``unchanged`` or ``failed`` (a stale cached copy counts as failed)."""
-    fetch: str = ""
-    """``fetched``, ``not modified`` or ``stale``."""
-    fetched_at: str = ""
-    """When the bytes in the cache were fetched or confirmed."""
-    changes: tuple[Change, ...] = ()
-    """Values that changed (old → new)."""
-    problems: tuple[Problem, ...] = ()
-    """Errors and warnings."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshResult:
-    """The outcome of ``refresh``."""
-
-    outcomes: tuple[RefreshOutcome, ...]
-    """Per tenant × app with a URL source."""
-    invalid: tuple[TenantResult, ...] = ()
-    """Tenants whose file is invalid."""
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every URL was fetched (changed or not), 1 when some fetch or tenant failed."""
-        failed = any(o.status == "failed" for o in self.outcomes) or bool(self.invalid)
-        return 1 if failed else 0
-
-    @property
-    def changed_tenants(self) -> list[str]:
-        """Tenants to rebuild: some value or certificate of theirs changed."""
-        return sorted({o.slug for o in self.outcomes if o.status == "changed"})
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--report`` document of ``refresh``."""
-        return {
-            "tool": "tenantdocs",
-            "version": __version__,
-            "command": "refresh",
-            "exit_code": self.exit_code,
-            "changed_tenants": self.changed_tenants,
-            "apps": [
-                {
-                    "tenant": o.slug,
-                    "app": o.app,
-                    "url": o.url,
-                    "status": o.status,
-                    "fetch": o.fetch,
-                    "fetched_at": o.fetched_at,
-                    "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in o.changes],
-                    "errors": [problem_json(p) for p in o.problems if p.severity is Severity.ERROR],
-                    "warnings": [
-                        problem_json(p) for p in o.problems if p.severity is Severity.WARNING
-                    ],
-                }
-                for o in self.outcomes
-            ],
-            "invalid_tenants": [
-                {"slug": t.slug, "errors": [problem_json(p) for p in t.problems]}
-                for t in self.invalid
-            ],
-        }
-
-
 def failed_result(
     slug: str, name: str, exc: TenantdocsError, started: float, earlier: Sequence[Problem] = ()
 ) -> TenantResult:
     """The result of a tenant that could not be built (its previous site stays)."""
     problems = tuple(p if p.tenant else replace(p, tenant=slug) for p in (*earlier, *exc.problems))
     return TenantResult(
-        slug, "failed", name, 0, time.monotonic() - started, "previous site kept", problems
+        slug,
+        TenantStatus.FAILED,
+        name,
+        0,
+        time.monotonic() - started,
+        "previous site kept",
+        problems,
     )

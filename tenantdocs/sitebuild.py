@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,10 +34,15 @@ from markupsafe import Markup
 
 from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
 
-# Material prints a notice about MkDocs 2.0 on import; it means nothing to our users.
-os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
-# Dates in the sitemap come from here; a fixed default keeps builds byte-identical.
-os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+BUILD_ENVIRONMENT: Mapping[str, str] = MappingProxyType(
+    {
+        # Material prints a notice about MkDocs 2.0 on import; it means nothing to our users.
+        "NO_MKDOCS_2_WARNING": "1",
+        # Dates in the sitemap come from here; a fixed default keeps builds byte-identical.
+        "SOURCE_DATE_EPOCH": "0",
+    }
+)
+"""What MkDocs and Material read from the environment while they build, unless set already."""
 
 NavItem = Mapping[str, "str | Sequence[NavItem]"]
 
@@ -108,7 +114,7 @@ class SiteBuilder:
 
         base_key = _base_key(plan.base_config)
         overrides = _overrides(plan, docs, site_dir)
-        with _captured_mkdocs_log() as records:
+        with _build_environment(), _captured_mkdocs_log() as records:
             try:
                 if plan.base_config is not None:
                     config = load_config(str(plan.base_config), **overrides)
@@ -287,6 +293,18 @@ def _recorded_mkdocs_log() -> Iterator[list[logging.LogRecord]]:
         yield records
     finally:
         logger.removeHandler(handler)
+
+
+@contextmanager
+def _build_environment() -> Iterator[None]:
+    """Set :data:`BUILD_ENVIRONMENT` for one build only; the caller's own values win."""
+    added = sorted(key for key in BUILD_ENVIRONMENT if key not in os.environ)
+    os.environ.update({key: BUILD_ENVIRONMENT[key] for key in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def _write(path: Path, data: bytes) -> None:

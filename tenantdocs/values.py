@@ -8,19 +8,19 @@ name). Pure: the metadata document is read and parsed by the caller.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from tenantdocs import entra
 from tenantdocs.certificates import Certificate
 from tenantdocs.errors import Location
-from tenantdocs.metadata import IdpMetadata
+from tenantdocs.keys import key_spec
+from tenantdocs.sources import LoadedMetadata as LoadedMetadata  # made by the sources stage
 from tenantdocs.templates import App
 from tenantdocs.tenants import Setting, Tenant
-
-ENTRA_LOGIN = "https://login.microsoftonline.com"
-ENTRA_CHANGE_PASSWORD = "https://account.activedirectory.windowsazure.com/ChangePassword.aspx"
 
 
 class Origin(StrEnum):
@@ -35,14 +35,18 @@ class Origin(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """Where a value came from, shown to admins and written to the build report."""
+    """Where a value came from, shown to admins."""
 
     origin: Origin
     """The kind of source."""
     location: Location
     """The file (and line) of the value; for derived values, the setting it is derived from."""
     detail: str = ""
-    """A short note, e.g. which metadata element or which setting it was derived from."""
+    """For derived values: what it was derived from, e.g. ``derived from tenant_id``."""
+    document: str = ""
+    """For metadata values: the document, its file or URL with when it was fetched."""
+    element: str = ""
+    """For metadata values: what in the document gave it, e.g. ``SingleSignOnService``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,23 +89,15 @@ class ValueSet:
     """The federation metadata the values were read from, if any (shown as provenance)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedMetadata:
-    """A parsed metadata document and where it was read from."""
+def metadata_identity(metadata: LoadedMetadata) -> tuple[str, str]:
+    """Which metadata a page was built from: its file or URL, and its SHA-256 (hex).
 
-    document: IdpMetadata
-    """The parsed document."""
-    location: Location
-    """The local file or the cached copy of a fetched URL."""
-    detail: str
-    """Human description of the source: the file path or the URL with its fetch time."""
-    source: str
-    """Just the file path (relative to the tenants folder) or the URL, as pages name it."""
+    The fetch time is left out: a document the server confirms unchanged must not change
+    the pages, or every refresh would rebuild every tenant. The reports have it.
+    """
+    return metadata.source, hashlib.sha256(metadata.document.raw).hexdigest()
 
 
-IDP_ENDPOINT_KEYS = frozenset(
-    {"singleSignOnServiceUrl", "singleSignOutServiceUrl", "IssuerUri", "wsFederationSignInUrl"}
-)
 BASE64_CERTIFICATE = "signing-certificate.cer"
 RAW_CERTIFICATE = "signing-certificate-raw.cer"
 METADATA_COPY = "federation-metadata.xml"
@@ -132,7 +128,7 @@ def resolve_values(tenant: Tenant, app: App, metadata: LoadedMetadata | None) ->
     if metadata is not None:
         # The document describes the IdP: an endpoint it lacks (e.g. no SingleLogoutService)
         # must not be filled with an Entra URL guessed from tenant_id.
-        derived = {k: v for k, v in derived.items() if k not in IDP_ENDPOINT_KEYS}
+        derived = {k: v for k, v in derived.items() if not key_spec(k).idp_endpoint}
     put(derived)
     if metadata is not None:
         layer, files = _from_metadata(app.name, metadata)
@@ -163,20 +159,17 @@ def _derived(tenant: Tenant, app: App) -> dict[str, ResolvedValue]:
     if tid is not None:
         guid = tid.value.lower()
         derive("tenantId", guid, tid, "tenant_id")
-        derive("singleSignOnServiceUrl", f"{ENTRA_LOGIN}/{guid}/saml2", tid, "tenant_id")
-        derive("singleSignOutServiceUrl", f"{ENTRA_LOGIN}/{guid}/saml2", tid, "tenant_id")
-        derive("IssuerUri", f"https://sts.windows.net/{guid}/", tid, "tenant_id")
-        derive("wsFederationSignInUrl", f"{ENTRA_LOGIN}/{guid}/wsfed", tid, "tenant_id")
-        derive("changePasswordUrl", ENTRA_CHANGE_PASSWORD, tid, "tenant_id (Entra ID default)")
+        derive("singleSignOnServiceUrl", entra.saml_url(guid), tid, "tenant_id")
+        derive("singleSignOutServiceUrl", entra.saml_url(guid), tid, "tenant_id")
+        derive("IssuerUri", entra.issuer_uri(guid), tid, "tenant_id")
+        derive("wsFederationSignInUrl", entra.wsfed_url(guid), tid, "tenant_id")
+        derive("changePasswordUrl", entra.CHANGE_PASSWORD, tid, "tenant_id (Entra ID default)")
     app_id = tenant.app_entry(app.name).app_id
     if app_id is not None:
         aid = app_id.value.lower()
         derive("appId", aid, app_id, "app_id")
         if tid is not None:
-            url = (
-                f"{ENTRA_LOGIN}/{tid.value.lower()}/federationmetadata/2007-06/"
-                f"federationmetadata.xml?appid={aid}"
-            )
+            url = entra.app_federation_metadata_url(tid.value, aid)
             derive("appFederationMetadataUrl", url, app_id, "tenant_id and app_id")
     return found
 
@@ -188,8 +181,10 @@ def _from_metadata(
     found: dict[str, ResolvedValue] = {}
     files: list[PublishedFile] = []
 
-    def put(key: str, text: str, detail: str, site_path: str | None = None) -> None:
-        provenance = Provenance(Origin.METADATA, loaded.location, f"{loaded.detail}: {detail}")
+    def put(key: str, text: str, element: str, site_path: str | None = None) -> None:
+        provenance = Provenance(
+            Origin.METADATA, loaded.location, document=loaded.detail, element=element
+        )
         found[key] = ResolvedValue(key, text, provenance, site_path)
 
     def publish(name: str, data: bytes) -> str:
