@@ -345,8 +345,9 @@ def _build_one(site: Path, plan: TenantPlan, reason: str, share: bool) -> Tenant
 def _build_tenant_site(plan: TenantPlan, staging: Path, share: bool) -> list[Problem]:
     """Build one tenant into ``staging/site`` with this process's builder.
 
-    Its guides are built with sentinels for their values, so a guide another tenant already
-    used is not converted again; the values are then put back. When that could not be
+    With ``share`` (the process builds other tenants too) its guides are built with
+    sentinels for their values, so a guide another tenant already used is not converted
+    again; the values are then put back. When that could not be
     exact (:func:`skeleton_problem`), the tenant is built again straightforwardly.
     """
     builder = _worker_builder()
