@@ -7,24 +7,26 @@ other host. Screenshots go to ``test-artifacts/`` at the repository root (git-ig
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
+pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+)
+from browsing import (
+    ARTIFACTS,
+    CHROMIUM,
+    Tab,
+    chromium,
+    serve,
+    watched_tab,
+)
+from playwright.sync_api import Browser, expect
 
 from tenantdocs.certificates import Certificate, load_certificate
 from tenantdocs.cli import main
@@ -32,7 +34,6 @@ from tenantdocs.pipeline import Project, Selection, load_template_set, load_tena
 from tenantdocs.sitebuild import build_site
 from tenantdocs.sources import MetadataLoader
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
     pytest.skip(
         f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
@@ -40,7 +41,6 @@ if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
     )
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
 ENTITY_ID = f"https://sts.windows.net/{CONTOSO_TID}/"
 LOGIN_URL = f"https://login.microsoftonline.com/{CONTOSO_TID}/saml2"
@@ -77,98 +77,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root / "site"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(site: Path) -> Iterator[str]:
-    """The built site over HTTP on 127.0.0.1 (a free port); yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    """The built site over HTTP on 127.0.0.1."""
+    with serve(site) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, with a fresh profile and no background traffic."""
-    args = [
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-    ]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=args
-        )
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class Tab:
-    """A browser page with everything it requested and every error it reported."""
-
-    page: Page
-    base: str
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def open(self, path: str) -> Page:
-        self.page.goto(self.base + path)
-        return self.page
-
-    def shoot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / name
-        self.page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 10_000
-        return path
-
-
-def _open_tab(browser: Browser, base: str, **options: Any) -> tuple[Any, Tab]:
-    context = browser.new_context(
-        accept_downloads=True, viewport={"width": 1280, "height": 900}, **options
-    )
-    if options.get("java_script_enabled", True):
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-    page = context.new_page()
-    tab = Tab(page, base)
-    page.on("request", lambda request: tab.requests.append(request.url))
-    page.on(
-        "console",
-        lambda message: tab.errors.append(message.text) if message.type == "error" else None,
-    )
-    page.on("pageerror", lambda error: tab.errors.append(str(error)))
-    return context, tab
-
-
-def _check_closed_network(tab: Tab) -> None:
-    """No console error or uncaught exception, and nothing requested from another host."""
-    assert tab.errors == []
-    assert tab.requests, "the page requested nothing at all"
-    elsewhere = [
-        url for url in tab.requests if not url.startswith((tab.base + "/", "data:", "blob:"))
-    ]
-    assert elsewhere == []
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def tab(browser: Browser, server: str) -> Iterator[Tab]:
-    context, opened = _open_tab(browser, server)
-    yield opened
-    context.close()
-    _check_closed_network(opened)
+    with watched_tab(browser, server) as opened:
+        yield opened
 
 
 # --- the tenant directory -----------------------------------------------------------------
@@ -198,17 +123,13 @@ def test_directory_lists_the_tenants_and_filters_them(tab: Tab) -> None:
 
 
 def test_directory_list_works_without_javascript(browser: Browser, server: str) -> None:
-    context, tab = _open_tab(browser, server, java_script_enabled=False)
-    try:
+    with watched_tab(browser, server, java_script_enabled=False) as tab:
         page = tab.open("/index.html")
         expect(page.locator("#filter")).to_be_hidden()
         expect(page.locator("ul.tenants > li > a.tenant")).to_have_text(
             ["Contoso Ltd", "Fabrikam Inc"]
         )
         expect(page.locator("ul.apps > li:visible")).to_have_count(10)
-    finally:
-        context.close()
-    _check_closed_network(tab)
 
 
 # --- guides and the tenant home -------------------------------------------------------------
@@ -306,8 +227,7 @@ def test_search_finds_a_guide_by_app_name_and_by_value(tab: Tab) -> None:
 
 def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None:
     for scheme, material in (("light", "default"), ("dark", "slate")):
-        context, tab = _open_tab(browser, server, color_scheme=scheme)
-        try:
+        with watched_tab(browser, server, color_scheme=scheme) as tab:
             page = tab.open("/contoso/index.html")
             expect(page.locator("body")).to_have_attribute("data-md-color-scheme", material)
             expect(page.locator("div.td-quickref")).to_have_count(5)
@@ -319,9 +239,6 @@ def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None
             page.locator("form[data-md-component=palette] label:visible").click()
             other = "slate" if material == "default" else "default"
             expect(page.locator("body")).to_have_attribute("data-md-color-scheme", other)
-        finally:
-            context.close()
-        _check_closed_network(tab)
 
 
 def test_guides_print_with_their_panels_and_without_buttons(tab: Tab) -> None:

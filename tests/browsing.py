@@ -1,0 +1,125 @@
+"""What the browser tests share: a site served on 127.0.0.1, Debian's Chromium, watched tabs.
+
+Import with ``from browsing import …`` after the module-level skips of a browser test module
+(``pytest.importorskip("playwright.sync_api")`` and :data:`CHROMIUM`).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """``directory`` over HTTP on 127.0.0.1 (a free port); yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, with a fresh profile and no background traffic."""
+    args = [
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=args
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Tab:
+    """A browser page with everything it requested and every error it reported."""
+
+    page: Page
+    base: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.base + path)
+        return self.page
+
+    def shoot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000
+        return path
+
+
+def open_tab(browser: Browser, base: str, **options: Any) -> tuple[BrowserContext, Tab]:
+    """A new context (1280 x 900, clipboard allowed) and a page in it, watched from the start."""
+    context = browser.new_context(
+        accept_downloads=True, viewport={"width": 1280, "height": 900}, **options
+    )
+    if options.get("java_script_enabled", True):
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = context.new_page()
+    tab = Tab(page, base)
+    page.on("request", lambda request: tab.requests.append(request.url))
+    page.on(
+        "console",
+        lambda message: tab.errors.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    return context, tab
+
+
+def check_closed_network(tab: Tab) -> None:
+    """No console error or uncaught exception, and nothing requested from another host."""
+    assert tab.errors == []
+    assert tab.requests, "the page requested nothing at all"
+    elsewhere = [
+        url for url in tab.requests if not url.startswith((tab.base + "/", "data:", "blob:"))
+    ]
+    assert elsewhere == []
+
+
+@contextmanager
+def watched_tab(browser: Browser, base: str, **options: Any) -> Iterator[Tab]:
+    """A tab whose console errors and requests to other hosts fail the test when it closes."""
+    context, tab = open_tab(browser, base, **options)
+    try:
+        yield tab
+    finally:
+        context.close()
+    check_closed_network(tab)
