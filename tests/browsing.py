@@ -9,18 +9,49 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tenantdocs.cli import main
+from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
+from tenantdocs.sitebuild import build_site
+from tenantdocs.sources import MetadataLoader
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
+# Ten days before the sample certificates expire (they are valid until 2036-01-01).
+EXPIRING_NOW = datetime(2035, 12, 22, tzinfo=UTC)
+
+
+def build_samples(root: Path, guides: dict[str, Path] | None = None) -> Path:
+    """The sample templates and tenants, with ``guides`` (app folder → guide file) added,
+    built in ``root``; plus Contoso as if ten days before its certificates expire, published
+    as ``contoso-expiring``. Returns the site folder."""
+    shutil.copytree(REPO / "templates", root / "templates")
+    shutil.copytree(REPO / "tenants", root / "tenants")
+    for app, guide in sorted((guides or {}).items()):
+        (root / "templates" / app).mkdir()
+        shutil.copy(guide, root / "templates" / app / "sso_configure.md")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        assert main(["build", "--jobs", "1"]) == 0
+        project = Project(root / "templates", root / "tenants", root / "site", root / ".cache")
+        templates, renderer = load_template_set(project)
+        [(tenant, warnings)], _ = load_tenants(project, templates, Selection(slugs=("contoso",)))
+        loader = MetadataLoader(project.tenants, project.cache, False, EXPIRING_NOW)
+        plan = plan_tenant(tenant, warnings, templates, renderer, loader)
+        assert build_site(plan.site, root / "work", root / "site" / "contoso-expiring") == []
+    return root / "site"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

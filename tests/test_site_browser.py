@@ -8,9 +8,7 @@ other host. Screenshots go to ``test-artifacts/`` at the repository root (git-ig
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from browsing import (
     ARTIFACTS,
     CHROMIUM,
     Tab,
+    build_samples,
     chromium,
     serve,
     watched_tab,
@@ -29,10 +28,6 @@ from browsing import (
 from playwright.sync_api import Browser, expect
 
 from tenantdocs.certificates import Certificate, load_certificate
-from tenantdocs.cli import main
-from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
-from tenantdocs.sitebuild import build_site
-from tenantdocs.sources import MetadataLoader
 
 if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
     pytest.skip(
@@ -44,8 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
 ENTITY_ID = f"https://sts.windows.net/{CONTOSO_TID}/"
 LOGIN_URL = f"https://login.microsoftonline.com/{CONTOSO_TID}/saml2"
-# Ten days before the sample certificates expire (they are valid until 2036-01-01).
-EXPIRING_NOW = datetime(2035, 12, 22, tzinfo=UTC)
 
 
 def metadata_certificate(app: str) -> Certificate:
@@ -60,21 +53,9 @@ def metadata_certificate(app: str) -> Certificate:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The samples built once; plus Contoso built as if ten days before its certificates expire."""
-    root = tmp_path_factory.mktemp("browser")
-    shutil.copytree(REPO / "templates", root / "templates")
-    shutil.copytree(REPO / "tenants", root / "tenants")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        assert main(["build", "--jobs", "1"]) == 0
-        project = Project(root / "templates", root / "tenants", root / "site", root / ".cache")
-        templates, renderer = load_template_set(project)
-        [(tenant, warnings)], _ = load_tenants(project, templates, Selection(slugs=("contoso",)))
-        loader = MetadataLoader(project.tenants, project.cache, False, EXPIRING_NOW)
-        plan = plan_tenant(tenant, warnings, templates, renderer, loader)
-        assert build_site(plan.site, root / "work", root / "site" / "contoso-expiring") == []
-    yield root / "site"
+    return build_samples(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")
