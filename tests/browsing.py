@@ -154,3 +154,26 @@ def watched_tab(browser: Browser, base: str, **options: Any) -> Iterator[Tab]:
     finally:
         context.close()
     check_closed_network(tab)
+
+
+# axe-core's rules for WCAG 2.1 levels A and AA; only violations are reported back.
+WCAG_21_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+BLOCKING = ("serious", "critical")
+
+
+def violations(page: Page) -> list[str]:
+    """Serious and critical WCAG 2.1 A/AA violations that axe-core finds on the page as it is
+    now, one line each: rule, impact, element, why."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page, options=WCAG_21_AA).response["violations"]
+    return [
+        f"{rule['id']} ({rule['impact']}) {' '.join(map(str, node['target']))}: "
+        + "; ".join(check["message"] for check in node["any"] + node["all"] + node["none"])
+        for rule in found
+        if rule["impact"] in BLOCKING
+        for node in rule["nodes"]
+    ]

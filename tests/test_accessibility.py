@@ -23,8 +23,7 @@ pytest.importorskip(
     "axe_playwright_python",
     reason="axe-playwright-python is not installed (pip install -e '.[test]')",
 )
-from axe_playwright_python.sync_playwright import Axe
-from browsing import CHROMIUM, build_samples, chromium, serve
+from browsing import CHROMIUM, build_samples, chromium, serve, violations
 from playwright.sync_api import Browser, Page, expect
 
 from tenantdocs.cli import main
@@ -44,24 +43,7 @@ CORPUS = SHARED / "corpus" / "azure-sso-tutorials"
 CORPUS_GUIDES = ("aws", "fluxxlabs", "saphana", "servicenow")
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
 
-WCAG_21_AA = {
-    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-    "resultTypes": ["violations"],
-}
-BLOCKING = ("serious", "critical")
 SCHEMES = {"light": "default", "dark": "slate"}
-
-
-def violations(page: Page) -> list[str]:
-    """Serious and critical WCAG 2.1 A/AA violations on the page as it is now, one line each."""
-    found = Axe().run(page, options=WCAG_21_AA).response["violations"]
-    return [
-        f"{rule['id']} ({rule['impact']}) {' '.join(map(str, node['target']))}: "
-        + "; ".join(check["message"] for check in node["any"] + node["all"] + node["none"])
-        for rule in found
-        if rule["impact"] in BLOCKING
-        for node in rule["nodes"]
-    ]
 
 
 # --- the sites, the server, the browser -----------------------------------------------------
