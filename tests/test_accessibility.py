@@ -37,6 +37,9 @@ if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SEED = SHARED / "seed" / "citrix-gotomeeting-sso_configure.md"
+# Every kind of markup a guide can hold (alerts of each type, code in several languages,
+# tables, links around values), for a tenant that gets every app (Fabrikam).
+TOUR = REPO / "tests" / "fixtures" / "markup_tour.md"
 CORPUS = SHARED / "corpus" / "azure-sso-tutorials"
 # Real guides with what the samples lack: many images and code (aws), DocFX alerts
 # (servicenow), tables (saphana), a second h1 and notes (fluxxlabs).
@@ -68,7 +71,7 @@ def _build_corpus_guides(root: Path) -> Path:
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
     """The sites built once and served from one root; yields the base URL and the pages."""
     root = tmp_path_factory.mktemp("a11y")
-    guides = {"citrix-gotomeeting": SEED} if SEED.is_file() else {}
+    guides = {"markup-tour": TOUR} | ({"citrix-gotomeeting": SEED} if SEED.is_file() else {})
     build_samples(root / "samples", guides)
     paths = [
         "samples/site/index.html",
@@ -81,8 +84,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[
         path.relative_to(root).as_posix()
         for path in (root / "samples" / "site" / "contoso").glob("*/index.html")
     )
-    if guides:
-        paths.append("samples/site/fabrikam/citrix-gotomeeting/index.html")
+    paths += [f"samples/site/fabrikam/{app}/index.html" for app in sorted(guides)]
     if CORPUS.is_dir():
         _build_corpus_guides(root / "corpus")
         paths += [f"corpus/site/acme/{app}/index.html" for app in CORPUS_GUIDES]
