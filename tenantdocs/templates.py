@@ -112,6 +112,19 @@ def read_text(path: Path) -> str:
 
 def load_templates(root: Path) -> TemplateSet:
     """Read and validate the templates folder; raise TemplateError listing every problem."""
+    templates, problems = scan_templates(root)
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise TemplateError(problems)
+    return templates
+
+
+def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
+    """Read the templates folder as far as it can be read, with every problem found.
+
+    For ``check``, which goes on past template errors to the tenants: a part that could not
+    be read is missing from the set, and an unknown key is left for the report. Raises
+    TemplateError only when there is no folder to read.
+    """
     if not root.is_dir():
         raise TemplateError(Problem(Location(root), "templates folder not found"))
     problems: list[Problem] = []
@@ -184,18 +197,16 @@ def load_templates(root: Path) -> TemplateSet:
             )
         )
 
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        raise TemplateError(problems)
-    return TemplateSet(
+    templates = TemplateSet(
         root=root,
         apps=MappingProxyType(apps),
         prefix=prefix,
         fallback=fallback,
         suffix=suffix,
         base_config_path=_base_config(root),
-        warnings=tuple(problems),
+        warnings=tuple(p for p in problems if p.severity is Severity.WARNING),
     )
+    return templates, problems
 
 
 def linked_outside(path: Path, real_root: Path) -> bool:

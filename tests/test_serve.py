@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from conftest import REPO, free_port, wait_for
 
 
 def fetch(url: str) -> str:
+    """The page at ``url``, or "" while the server does not answer."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return str(response.read().decode("utf-8"))
@@ -31,17 +24,34 @@ def fetch(url: str) -> str:
         return ""
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+class Output:
+    """Lines a server process prints, collected by a thread as they come."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def has(self, text: str) -> bool:
+        """Whether some line printed so far contains ``text``."""
+        return any(text in line for line in list(self.lines))
+
+    def join(self) -> str:
+        """Everything printed, once the process has ended."""
+        self._thread.join(timeout=10)
+        return "\n".join(self.lines)
+
+
+Server = tuple[str, Path, subprocess.Popen[str], Output]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+def server(tmp_path: Path) -> Iterator[Server]:
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     shutil.copytree(REPO / "tenants", tmp_path / "tenants")
     port = free_port()
@@ -60,19 +70,23 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output = Output(process)
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_for(lambda: "Litware CRM" in fetch(f"{base}/contoso/litware-crm/index.html"))
-        yield base, tmp_path, process
+        yield base, tmp_path, process, output
     finally:
         process.terminate()
         process.wait(timeout=10)
+        assert process.stdout is not None
+        output.join()
+        process.stdout.close()
 
 
 def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
-    server: tuple[str, Path, subprocess.Popen[str]],
+    server: Server,
 ) -> None:
-    base, root, process = server
+    base, root, process, output = server
     guide_url = f"{base}/contoso/litware-crm/index.html"
     home_url = f"{base}/contoso/index.html"
 
@@ -85,7 +99,8 @@ def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
     assert wait_for(lambda: "Set up Litware CRM" in fetch(guide_url))
 
     guide.write_text(guide.read_text() + "\nBroken: %metadata:IssuerUrl%\n")
-    time.sleep(3)  # give the watcher time to see it and the build time to fail
+    unknown = "unknown key 'IssuerUrl' in %metadata:IssuerUrl% (did you mean 'IssuerUri'?)"
+    assert wait_for(lambda: output.has(unknown)), "the watcher rebuilt and reported the error"
     assert process.poll() is None, "the server must survive a broken template"
     assert "Set up Litware CRM" in fetch(guide_url), "the last good page stays served"
 
@@ -102,15 +117,11 @@ def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
     )
     assert wait_for(lambda: "saml2/new" in fetch(guide_url))
 
-    process.terminate()
-    output = process.communicate(timeout=10)[0]
-    assert "unknown key 'IssuerUrl' in %metadata:IssuerUrl% (did you mean 'IssuerUri'?)" in output
-
 
 def test_serve_switches_tenants_without_a_restart(
-    server: tuple[str, Path, subprocess.Popen[str]],
+    server: Server,
 ) -> None:
-    base, _, _ = server
+    base, _, _, _ = server
     directory = fetch(f"{base}/")
     assert 'href="contoso/index.html"' in directory and 'href="fabrikam/index.html"' in directory
     page = fetch(f"{base}/fabrikam/litware-crm/index.html")

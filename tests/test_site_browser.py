@@ -8,6 +8,8 @@ other host. Screenshots go to ``test-artifacts/`` at the repository root (git-ig
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from browsing import (
 from playwright.sync_api import Browser, expect
 
 from tenantdocs.certificates import Certificate, load_certificate
+from tenantdocs.cli import main
 
 if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
     pytest.skip(
@@ -139,7 +142,7 @@ def test_copy_button_puts_the_value_on_the_clipboard(tab: Tab) -> None:
 
     page = tab.open("/contoso/index.html")
     thumbprint = metadata_certificate("wingtip-tickets").thumbprint
-    wingtip = page.locator("div.td-quickref").nth(4)
+    wingtip = page.locator("div.td-apps tbody tr", has_text="Wingtip Tickets")
     wingtip.locator("code.td-value", has_text=thumbprint).locator("+ button.td-copy").click()
     assert page.evaluate("navigator.clipboard.readText()") == thumbprint
 
@@ -194,7 +197,7 @@ def test_search_finds_a_guide_by_app_name_and_by_value(tab: Tab) -> None:
 
     thumbprint = metadata_certificate("tailspin-travel").thumbprint
     found = _search(tab, thumbprint)
-    # Only Tailspin's guide and the home page's quick reference carry its thumbprint.
+    # Only Tailspin's guide and its row in the home's table of apps carry its thumbprint.
     assert {url.split("?")[0] for url in found} == {
         f"{tab.base}/contoso/index.html",
         f"{tab.base}/contoso/tailspin-travel/index.html",
@@ -211,7 +214,7 @@ def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None
         with watched_tab(browser, server, color_scheme=scheme) as tab:
             page = tab.open("/contoso/index.html")
             expect(page.locator("body")).to_have_attribute("data-md-color-scheme", material)
-            expect(page.locator("div.td-quickref")).to_have_count(5)
+            expect(page.locator("div.td-apps tbody tr")).to_have_count(5)
             suffix = "" if scheme == "light" else "-dark"
             tab.shoot(f"home-contoso{suffix}.png")
             tab.open("/contoso/litware-crm/index.html")
@@ -263,3 +266,36 @@ def test_every_page_loads_without_errors_or_other_hosts(tab: Tab, site: Path) ->
         page = tab.open("/" + path)
         expect(page.locator("h1").first).to_be_visible()
     assert len({url for url in tab.requests if url.endswith(".js")}) >= 3
+
+
+WORKLOAD = REPO.parent / "shared" / "bench" / "make_workload.py"
+SCREEN = 900
+
+
+@pytest.mark.skipif(not WORKLOAD.is_file(), reason="../shared/bench is not here")
+def test_home_of_30_apps_fits_in_about_two_screens(
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run([sys.executable, str(WORKLOAD), "1", "30", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--jobs", "1"]) == 0
+    tenant = re.search(
+        r"^tenant_id: (\S+)$", (tmp_path / "tenants" / "tenant-000.yml").read_text(), re.M
+    )
+    assert tenant is not None
+    tenant_id = tenant.group(1)
+    login_url = f"https://login.microsoftonline.com/{tenant_id}/saml2"
+    with serve(tmp_path / "site") as base, watched_tab(browser, base) as tab:
+        page = tab.open("/tenant-000/index.html")
+        expect(page.locator("div.td-apps tbody tr")).to_have_count(30)
+        tab.shoot("home-30-apps.png")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        assert height <= 2.1 * SCREEN, height
+        # The sign-on URL every app shares is shown once, with its copy button and source.
+        shared = page.locator("article code.td-value", has_text=login_url)
+        expect(shared).to_have_count(2)  # the sign-on and the sign-out URL
+        row = page.locator("div.td-shared tr", has_text="Sign-on URL")
+        expect(row.locator("code.td-value + button.td-copy")).to_have_count(1)
+        expect(row).to_contain_text("tenant file, tenants/tenant-000.yml:4")
+        row.locator("button.td-copy").click()
+        assert page.evaluate("navigator.clipboard.readText()") == login_url
