@@ -4,8 +4,9 @@ The workload of ``../shared/bench/make_workload.py`` (one tenant, 750 generated 
 built once for the module and served on 127.0.0.1; Debian's Chromium opens it through
 Playwright. The navigation is walked as a reader would: from the tenant home, open whichever
 section leads to the app (a category, a first letter, a range such as "A–F", a name prefix)
-until its link shows, so the test holds however large sets are grouped. Every test fails on a
-console error, an uncaught exception or a request to another host.
+until its link shows, so the test holds however large sets are grouped. axe-core checks the
+home and a guide at this size. Every test fails on a console error, an uncaught exception or
+a request to another host.
 """
 
 from __future__ import annotations
@@ -250,10 +251,13 @@ def test_app_is_found_through_search(tab: Tab) -> None:
     assert copied.startswith("https://sts.windows.net/")
 
 
-def test_guide_has_no_serious_accessibility_violation(tab: Tab) -> None:
-    """axe-core on a guide with the navigation of 750 guides (Material's markup for large sets)."""
+def test_home_and_guide_have_no_serious_accessibility_violation(tab: Tab) -> None:
+    """axe-core on the home of 750 apps and on a guide, with the navigation of 750 guides
+    (Material's markup for large sets)."""
     pytest.importorskip("axe_playwright_python")
-    page = tab.open(f"/{TENANT}/{APP}/index.html")
-    expect(page.locator("article code.td-value + button.td-copy").first).to_be_attached()
-    found = violations(page)
-    assert not found, "\n".join(found)
+    failures: list[str] = []
+    for path in (f"/{TENANT}/index.html", f"/{TENANT}/{APP}/index.html"):
+        page = tab.open(path)
+        expect(page.locator("article code.td-value + button.td-copy").first).to_be_attached()
+        failures += [f"{path}: {line}" for line in violations(page)]
+    assert not failures, "\n".join(failures)
