@@ -169,6 +169,10 @@ def violations(page: Page) -> list[str]:
     now, one line each: rule, impact, element, why."""
     from axe_playwright_python.sync_playwright import Axe
 
+    # Colours are measured as drawn: let transitions (Material fades search results in) end.
+    page.wait_for_function(
+        "() => document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000
+    )
     found = Axe().run(page, options=WCAG_21_AA).response["violations"]
     return [
         f"{rule['id']} ({rule['impact']}) {' '.join(map(str, node['target']))}: "
