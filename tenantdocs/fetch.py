@@ -225,6 +225,8 @@ class Fetcher:
     """Connect and read timeout, seconds; the overall deadline is three of them."""
     resolver: Resolver = field(default=resolve)
     """How host names are looked up (a lookup that hangs is cut off at the deadline)."""
+    ca_certs: str | None = None
+    """A PEM file of the CAs to trust; None: requests' bundle (certifi)."""
 
     def __post_init__(self) -> None:
         import requests
@@ -234,6 +236,8 @@ class Fetcher:
         self._silent: set[str] = set()
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
+        if self.ca_certs:
+            self._session.verify = self.ca_certs
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
         adapter = _pinned_adapter(self.per_host)
