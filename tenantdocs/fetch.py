@@ -5,7 +5,10 @@ only when tests allow it), and its host by name and by every address it resolves
 (:mod:`tenantdocs.hosts`). The connection then goes to the address that was checked, with
 the host name kept for TLS (SNI, certificate check) and the ``Host`` header, so a name that
 resolves elsewhere a moment later (DNS rebinding) cannot steer the request. A redirect
-(same scheme, host and port only) is checked again the same way.
+(same scheme, host and port only) is checked again the same way. The name lookup runs
+within the fetch's deadline. Requests go through one :mod:`requests` session per
+:class:`Fetcher` (no proxy, ``.netrc`` or cookies), its errors turned into
+:class:`MetadataFetchError` here.
 
 Each fetch has connect and read timeouts (``TENANTDOCS_FETCH_TIMEOUT``) and an overall
 deadline of three timeouts, reads at most :data:`MAX_METADATA_BYTES`, retries connection
