@@ -44,7 +44,14 @@ from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_resu
 from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
 from tenantdocs.skeleton import roles
 from tenantdocs.sources import MetadataLoader, metadata_source
-from tenantdocs.templates import TemplateSet, app_folders, load_templates, scan_templates
+from tenantdocs.templates import (
+    LazyApps,
+    TemplateSet,
+    app_folders,
+    load_templates,
+    open_templates,
+    scan_templates,
+)
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
 from tenantdocs.yamlfile import MAX_YAML_BYTES
@@ -106,8 +113,14 @@ class _Silent:
 
 
 def build(project: Project, selection: Selection, progress: Progress | None = None) -> RunResult:
-    """Build and publish the selected tenants; failed tenants keep their previous site."""
-    templates, renderer = load_template_set(project)
+    """Build and publish the selected tenants; failed tenants keep their previous site.
+
+    Templates are read as needed: an app's guide is scanned and compiled only when a tenant
+    that uses it is planned, so a no-op rebuild reads no guide. A problem every tenant
+    shares (the shared parts, the folder) refuses the run; an error in one app's guide or
+    app file fails only the tenants that use the app (``check`` reports them all at once).
+    """
+    templates, lazy, renderer = open_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection)
     progress = progress or _Silent()
@@ -149,6 +162,12 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                     )
                     done(results[-1])
                     continue
+                broken = app_template_errors(templates, lazy, renderer, apps)
+                if broken:
+                    exc = TemplateError(broken)
+                    results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
+                    done(results[-1])
+                    continue
                 try:
                     plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
                     plan = replace(plan, inputs=inputs)
@@ -183,7 +202,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site)
-    return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
+    return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), lazy.warnings())
 
 
 def check(project: Project, selection: Selection) -> RunResult:
@@ -258,6 +277,29 @@ def load_template_set(project: Project) -> tuple[TemplateSet, Renderer]:
     """Scan the templates and compile them; raise TemplateError for any template problem."""
     templates = load_templates(project.templates)
     return templates, Renderer(templates)
+
+
+def open_template_set(project: Project) -> tuple[TemplateSet, LazyApps, Renderer]:
+    """The templates for ``build``, read as needed (:func:`open_templates`); raise
+    TemplateError for problems in the parts every tenant shares."""
+    templates, lazy = open_templates(project.templates)
+    renderer = Renderer(templates, eager=False)
+    shared = [p for p in (templates.prefix, templates.fallback, templates.suffix) if p]
+    errors = renderer.problems(shared)
+    if errors:
+        raise TemplateError(errors)
+    return templates, lazy, renderer
+
+
+def app_template_errors(
+    templates: TemplateSet, lazy: LazyApps, renderer: Renderer, names: Sequence[str]
+) -> list[Problem]:
+    """The errors in the guides and app files of apps ``names`` (scanned and compiled now)."""
+    errors = []
+    for name in names:
+        errors += [p for p in lazy.problems(name) if p.severity is Severity.ERROR]
+        errors += renderer.problems(templates.parts(lazy[name]))
+    return errors
 
 
 def tenant_paths(tenants_dir: Path) -> dict[str, Path]:

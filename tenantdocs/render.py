@@ -136,29 +136,48 @@ class Page:
 
 
 class Renderer:
-    """Compiles every template part once, then renders pages for any number of tenants."""
+    """Compiles template parts once, then renders pages for any number of tenants.
 
-    def __init__(self, templates: TemplateSet) -> None:
+    ``eager`` (``check``, ``serve``) compiles every part now and raises TemplateError listing
+    every Jinja syntax error; otherwise (``build``) a part is compiled when first needed:
+    :meth:`problems` says whether an app's parts compile.
+    """
+
+    def __init__(self, templates: TemplateSet, *, eager: bool = True) -> None:
         self.templates = templates
-        plain = jinja2.Environment(
+        self._plain = jinja2.Environment(
             keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
         )
-        opt_in = plain.overlay(trim_blocks=True, lstrip_blocks=True)
-        self._compiled: dict[str, jinja2.Template] = {}
-        problems = []
-        parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
-        for path, part in sorted(parts.items()):
-            env = opt_in if part.uses_jinja else plain
+        self._opt_in = self._plain.overlay(trim_blocks=True, lstrip_blocks=True)
+        self._compiled: dict[str, jinja2.Template | Problem] = {}
+        if eager:
+            parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
+            problems = [
+                found
+                for _, part in sorted(parts.items())
+                if isinstance(found := self._compile(part), Problem)
+            ]
+            if problems:
+                raise TemplateError(problems)
+
+    def _compile(self, part: ScannedTemplate) -> jinja2.Template | Problem:
+        """The compiled part, or its Jinja syntax error; compiled once."""
+        key = str(part.path)
+        if key not in self._compiled:
+            env = self._opt_in if part.uses_jinja else self._plain
             try:
-                code = env.compile(part.jinja_source, str(path), str(path))
+                code = env.compile(part.jinja_source, key, key)
             except jinja2.TemplateSyntaxError as exc:
-                problems.append(
-                    Problem(Location(path, exc.lineno), f"Jinja syntax error: {exc.message}")
+                self._compiled[key] = Problem(
+                    Location(part.path, exc.lineno), f"Jinja syntax error: {exc.message}"
                 )
-                continue
-            self._compiled[str(path)] = jinja2.Template.from_code(env, code, env.make_globals(None))
-        if problems:
-            raise TemplateError(problems)
+            else:
+                self._compiled[key] = jinja2.Template.from_code(env, code, env.make_globals(None))
+        return self._compiled[key]
+
+    def problems(self, parts: Sequence[ScannedTemplate]) -> list[Problem]:
+        """The Jinja syntax errors of ``parts`` (compiling them now if not yet)."""
+        return [found for part in parts if isinstance(found := self._compile(part), Problem)]
 
     def render_part(
         self, part: ScannedTemplate, values: ValueSet, page_dir: str, slug: str
@@ -185,7 +204,9 @@ class Renderer:
                 )
                 return ""
 
-        template = self._compiled[str(part.path)]
+        template = self._compile(part)
+        if isinstance(template, Problem):
+            raise TemplateError(template)
         try:
             text = template.render(ph=ph, metadata=_MetadataView(values.values))
         except jinja2.TemplateError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -125,56 +125,157 @@ def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
     be read is missing from the set, and an unknown key is left for the report. Raises
     TemplateError only when there is no folder to read.
     """
-    if not root.is_dir():
-        raise TemplateError(Problem(Location(root), "templates folder not found"))
-    problems: list[Problem] = []
-    real_root = root.resolve()
+    scanner = _Scanner(root)
+    folders = scanner.list_apps()
+    apps = {name: scanner.app(folder) for name, folder in folders.items()}
+    for app in apps.values():
+        scanner.references(app)
+    problems = scanner.problems
+    templates = TemplateSet(
+        root=root,
+        apps=MappingProxyType(apps),
+        prefix=scanner.prefix,
+        fallback=scanner.fallback,
+        suffix=scanner.suffix,
+        base_config_path=_base_config(root),
+        warnings=tuple(p for p in problems if p.severity is Severity.WARNING),
+    )
+    return templates, problems
 
-    def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
+
+def open_templates(root: Path) -> tuple[TemplateSet, LazyApps]:
+    """The templates folder for ``build``: shared parts read now, app folders listed, and
+    each app scanned only when a tenant that uses it is planned (a no-op rebuild scans none).
+
+    Raises TemplateError for problems every tenant shares: no folder, the shared parts, the
+    app folders' names and links. An app's own problems are :meth:`LazyApps.problems`.
+    """
+    scanner = _Scanner(root)
+    apps = LazyApps(scanner, scanner.list_apps())
+    errors = [p for p in scanner.problems if p.severity is Severity.ERROR]
+    if errors:
+        raise TemplateError(errors)
+    templates = TemplateSet(
+        root=root,
+        apps=apps,
+        prefix=scanner.prefix,
+        fallback=scanner.fallback,
+        suffix=scanner.suffix,
+        base_config_path=_base_config(root),
+        warnings=tuple(p for p in scanner.problems if p.severity is Severity.WARNING),
+    )
+    return templates, apps
+
+
+class LazyApps(Mapping[str, App]):
+    """App folders by name, each scanned (guide, app file, references) when first looked up."""
+
+    def __init__(self, scanner: _Scanner, folders: Mapping[str, Path]) -> None:
+        self._scanner = scanner
+        self._folders = folders
+        self._apps: dict[str, App] = {}
+        self._problems: dict[str, list[Problem]] = {}
+
+    def __getitem__(self, name: str) -> App:
+        if name not in self._apps:
+            before = len(self._scanner.problems)
+            app = self._scanner.app(self._folders[name])
+            self._scanner.references(app)
+            self._apps[name] = app
+            self._problems[name] = self._scanner.problems[before:]
+        return self._apps[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._folders)
+
+    def __len__(self) -> int:
+        return len(self._folders)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._folders
+
+    def problems(self, name: str) -> list[Problem]:
+        """Every problem found scanning app ``name`` (scanning it now if not yet)."""
+        self[name]
+        return self._problems[name]
+
+    def warnings(self) -> tuple[Problem, ...]:
+        """The warnings of the shared parts and of every app scanned so far."""
+        return tuple(p for p in self._scanner.problems if p.severity is Severity.WARNING)
+
+
+class _Scanner:
+    """Reads parts of one templates folder, collecting problems; shared parts read at once."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise TemplateError(Problem(Location(root), "templates folder not found"))
+        self.root = root
+        self.real_root = root.resolve()
+        self.problems: list[Problem] = []
+        self._seen: set[tuple[Path, str]] = set()
+        shared = root / SHARED
+        self.prefix, self.fallback, self.suffix = (
+            self.scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX)
+        )
+
+    def scan(self, path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
             return None
-        if linked_outside(path, real_root):
-            problems.append(_link_problem(path))
+        if linked_outside(path, self.real_root):
+            self.problems.append(_link_problem(path))
             return None
         try:
             text = read_text(path)
             template = scan_template(text, path, rewrite_markdown(text, assets))
         except TemplateError as exc:
-            problems.extend(exc.problems)
+            self.problems.extend(exc.problems)
             return None
-        problems.extend(placeholder_problems(template))
+        self.problems.extend(placeholder_problems(template))
         return template
 
-    shared = root / SHARED
-    prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
-    apps: dict[str, App] = {}
-    for folder in app_folders(root):
-        if _BAD_APP_NAME.search(folder.name):
-            problems.append(
+    def list_apps(self) -> dict[str, Path]:
+        """The app folders that may be read, by name (bad names and links are problems)."""
+        folders: dict[str, Path] = {}
+        for folder in app_folders(self.root):
+            if _BAD_APP_NAME.search(folder.name):
+                self.problems.append(
+                    Problem(
+                        Location(folder),
+                        "app folder name must not contain control characters, '/', '\\', '#', '?' or '%'",
+                    )
+                )
+                continue
+            # An app folder or app file linked elsewhere would publish what is there.
+            files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
+            outside = [folder] if linked_outside(folder, self.real_root) else []
+            outside = outside or [path for path in files if linked_outside(path, self.real_root)]
+            if outside:
+                self.problems.extend(_link_problem(path) for path in outside)
+                continue
+            folders[folder.name] = folder
+        if not folders:
+            self.problems.append(
                 Problem(
-                    Location(folder),
-                    "app folder name must not contain control characters, '/', '\\', '#', '?' or '%'",
+                    Location(self.root),
+                    f"no app folders (a folder with {GUIDE} or {APP_FILE}) in the templates",
                 )
             )
-            continue
-        # An app folder or app file linked elsewhere would publish what is there.
-        files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
-        outside = [folder] if linked_outside(folder, real_root) else []
-        outside = outside or [path for path in files if linked_outside(path, real_root)]
-        if outside:
-            problems += [_link_problem(path) for path in outside]
-            continue
+        return folders
+
+    def app(self, folder: Path) -> App:
+        """Scan one app folder: its guide, defaults and assets."""
         assets = _assets(folder)
-        guide = scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
-        if guide is None and fallback is None and not (folder / GUIDE).exists():
-            problems.append(
+        guide = self.scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
+        if guide is None and self.fallback is None and not (folder / GUIDE).exists():
+            self.problems.append(
                 Problem(
                     Location(folder),
                     f"app has no {GUIDE} and there is no shared {SHARED}/{GUIDE} to fall back on",
                 )
             )
-        defaults, category = _app_defaults(folder, problems)
-        apps[folder.name] = App(
+        defaults, category = _app_defaults(folder, self.problems)
+        return App(
             name=folder.name,
             folder=folder,
             guide=guide,
@@ -182,31 +283,15 @@ def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
             category=category,
             assets=assets,
         )
-    seen: set[tuple[Path, str]] = set()
-    for app in apps.values():
-        for part in (p for p in (prefix, app.guide or fallback, suffix) if p is not None):
-            for problem in missing_references(part, app):
-                if (part.path, problem.message) not in seen:
-                    seen.add((part.path, problem.message))
-                    problems.append(problem)
-    if not apps:
-        problems.append(
-            Problem(
-                Location(root),
-                f"no app folders (a folder with {GUIDE} or {APP_FILE}) in the templates",
-            )
-        )
 
-    templates = TemplateSet(
-        root=root,
-        apps=MappingProxyType(apps),
-        prefix=prefix,
-        fallback=fallback,
-        suffix=suffix,
-        base_config_path=_base_config(root),
-        warnings=tuple(p for p in problems if p.severity is Severity.WARNING),
-    )
-    return templates, problems
+    def references(self, app: App) -> None:
+        """Warn once per part and message about images and links the app cannot answer."""
+        parts = (self.prefix, app.guide or self.fallback, self.suffix)
+        for part in (p for p in parts if p is not None):
+            for problem in missing_references(part, app):
+                if (part.path, problem.message) not in self._seen:
+                    self._seen.add((part.path, problem.message))
+                    self.problems.append(problem)
 
 
 def linked_outside(path: Path, real_root: Path) -> bool:
