@@ -116,9 +116,10 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     """Build and publish the selected tenants; failed tenants keep their previous site.
 
     Templates are read as needed: an app's guide is scanned and compiled only when a tenant
-    that uses it is planned, so a no-op rebuild reads no guide. A problem every tenant
-    shares (the shared parts, the folder) refuses the run; an error in one app's guide or
-    app file fails only the tenants that use the app (``check`` reports them all at once).
+    that uses it must be planned, so a no-op rebuild reads no guide. Template errors still
+    refuse the run (exit 2, nothing written) when a tenant to be built uses the broken
+    guide; an error in a guide that no tenant to be built uses does not block the others
+    (``check`` reports every template problem at once).
     """
     templates, lazy, renderer = open_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
@@ -129,6 +130,15 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     for result in results:
         done(result)
     shared = run_inputs(templates)
+    needed = {
+        app
+        for tenant, _ in tenants
+        if not _skippable(project, selection, tenant, templates, shared, loader.now)
+        for app in tenant.app_names(templates.apps)
+    }
+    broken = app_template_errors(templates, lazy, renderer, sorted(needed))
+    if broken:
+        raise TemplateError(broken)
     with publish.site_lock(project.site):
         publish.recover(project.site)
 
@@ -160,12 +170,6 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                             warnings,
                         )
                     )
-                    done(results[-1])
-                    continue
-                broken = app_template_errors(templates, lazy, renderer, apps)
-                if broken:
-                    exc = TemplateError(broken)
-                    results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
                     done(results[-1])
                     continue
                 try:
@@ -289,6 +293,22 @@ def open_template_set(project: Project) -> tuple[TemplateSet, LazyApps, Renderer
     if errors:
         raise TemplateError(errors)
     return templates, lazy, renderer
+
+
+def _skippable(
+    project: Project,
+    selection: Selection,
+    tenant: Tenant,
+    templates: TemplateSet,
+    shared: RunInputs,
+    now: datetime,
+) -> bool:
+    """Whether the tenant's inputs are unchanged since its published build (read-only)."""
+    if selection.force:
+        return False
+    inputs = inputs_digest(tenant, tenant.app_names(templates.apps), project.tenants, shared)
+    previous, _ = publish.read_manifest(project.site, tenant.slug)
+    return up_to_date(project.site, tenant.slug, inputs, now, previous)
 
 
 def app_template_errors(
