@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -110,12 +110,36 @@ def read_text(path: Path) -> str:
     return decode_utf8(path.read_bytes(), path, TemplateError)
 
 
-def load_templates(root: Path) -> TemplateSet:
-    """Read and validate the templates folder; raise TemplateError listing every problem."""
+class ScanCache:
+    """What scanning each part gave, by its text, kept from one load to the next (``serve``).
+
+    A load looks each part up here and keeps only what it used, so an edit re-scans just
+    the files whose text changed and the cache never outgrows the folder.
+    """
+
+    def __init__(self) -> None:
+        self.scans: dict[_ScanKey, tuple[ScannedTemplate, tuple[Problem, ...]]] = {}
+        """Scanned part and its problems by (path, text, app assets)."""
+        self.missing: dict[_MissingKey, tuple[Problem, ...]] = {}
+        """:func:`missing_references` by (part path, part text, app name, app assets)."""
+
+
+_ScanKey = tuple[Path, str, tuple[str, ...]]
+_MissingKey = tuple[Path, str, str, tuple[Path, ...]]
+
+
+def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
+    """Read and validate the templates folder; raise TemplateError listing every problem.
+
+    With a ``cache`` (kept by the caller between loads), parts whose text did not change
+    are not scanned again.
+    """
     if not root.is_dir():
         raise TemplateError(Problem(Location(root), "templates folder not found"))
     problems: list[Problem] = []
     real_root = root.resolve()
+    previous = cache or ScanCache()
+    kept = ScanCache()
 
     def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
@@ -125,12 +149,44 @@ def load_templates(root: Path) -> TemplateSet:
             return None
         try:
             text = read_text(path)
-            template = scan_template(text, path, rewrite_markdown(text, assets))
         except TemplateError as exc:
             problems.extend(exc.problems)
             return None
-        problems.extend(placeholder_problems(template))
-        return template
+        key = (path, text, assets)
+        found = previous.scans.get(key)
+        if found is None:
+            try:
+                template = scan_template(text, path, rewrite_markdown(text, assets))
+            except TemplateError as exc:
+                problems.extend(exc.problems)
+                return None
+            found = (template, tuple(placeholder_problems(template)))
+        kept.scans[key] = found
+        problems.extend(found[1])
+        return found[0]
+
+    def missing(part: ScannedTemplate, app: App) -> tuple[Problem, ...]:
+        key = (part.path, part.text, app.name, app.assets)
+        found = previous.missing.get(key)
+        if found is None:
+            found = tuple(missing_references(part, app))
+        kept.missing[key] = found
+        return found
+
+    try:
+        return _load(root, problems, real_root, scan, missing)
+    finally:
+        if cache is not None:
+            cache.scans, cache.missing = kept.scans, kept.missing
+
+
+def _load(
+    root: Path,
+    problems: list[Problem],
+    real_root: Path,
+    scan: Callable[..., ScannedTemplate | None],
+    missing: Callable[[ScannedTemplate, App], Sequence[Problem]],
+) -> TemplateSet:
 
     shared = root / SHARED
     prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
@@ -172,7 +228,7 @@ def load_templates(root: Path) -> TemplateSet:
     seen: set[tuple[Path, str]] = set()
     for app in apps.values():
         for part in (p for p in (prefix, app.guide or fallback, suffix) if p is not None):
-            for problem in missing_references(part, app):
+            for problem in missing(part, app):
                 if (part.path, problem.message) not in seen:
                     seen.add((part.path, problem.message))
                     problems.append(problem)
