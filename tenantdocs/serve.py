@@ -195,7 +195,7 @@ class Preview:
         try:
             if site_dir.is_dir() and kept.site.can_update(plan.site):
                 changed, found = kept.site.update(plan.site, site_dir)
-                how = f"{len(changed)} changed" if changed else "nothing changed"
+                how = _changed(changed)
             else:
                 staging = publish.staging_dir(self.root, slug)
                 try:
@@ -278,6 +278,16 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
         on_request=lambda first_segment: preview.ensure(first_segment),
     )
     return 0
+
+
+def _changed(docs_paths: Sequence[str]) -> str:
+    """What a page-by-page rebuild redid: "1 page changed", "2 pages and 1 file changed"."""
+    pages = sum(1 for path in docs_paths if path.endswith(".md"))
+    files = len(docs_paths) - pages
+    said = [
+        f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((pages, "page"), (files, "file")) if n
+    ]
+    return " and ".join(said) + " changed" if said else "nothing changed"
 
 
 def _not_rebuilt(problems: Sequence[Problem]) -> None:

@@ -10,9 +10,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from tenantdocs.pipeline import Project, Selection, build
+from tenantdocs.serve import Preview
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +49,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     shutil.copytree(REPO / "tenants", tmp_path / "tenants")
     port = free_port()
+    log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -56,7 +61,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
             str(port),
         ],
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -67,6 +72,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log.close()
+
+
+def printed(root: Path) -> str:
+    """What the server printed so far."""
+    return (root / "serve.log").read_text(encoding="utf-8")
 
 
 def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
@@ -83,11 +94,20 @@ def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
     guide = root / "templates" / "litware-crm" / "sso_configure.md"
     guide.write_text(guide.read_text().replace("### Configure", "### Set up", 1))
     assert wait_for(lambda: "Set up Litware CRM" in fetch(guide_url))
+    # One guide edited: only its page was converted and rendered again.
+    assert wait_for(lambda: "preview: contoso built (6 pages, 1 page changed," in printed(root))
+
+    shared = root / "templates" / "_" / "sso_suffix.md"
+    shared.write_text(shared.read_text() + "\nShared closing words.\n")
+    assert wait_for(lambda: "Shared closing words." in fetch(guide_url))
+    assert "Shared closing words." in fetch(f"{base}/contoso/tailspin-travel/index.html")
 
     guide.write_text(guide.read_text() + "\nBroken: %metadata:IssuerUrl%\n")
-    time.sleep(3)  # give the watcher time to see it and the build time to fail
+    # The watcher saw it and the rebuild refused it: only then is the old page checked.
+    assert wait_for(lambda: "not rebuilt; the last good pages stay served" in printed(root))
     assert process.poll() is None, "the server must survive a broken template"
     assert "Set up Litware CRM" in fetch(guide_url), "the last good page stays served"
+    assert "Broken:" not in fetch(guide_url)
 
     guide.write_text(guide.read_text().replace("%metadata:IssuerUrl%", "%metadata:IssuerUri%"))
     assert wait_for(lambda: "Broken:" in fetch(guide_url))
@@ -103,7 +123,8 @@ def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
     assert wait_for(lambda: "saml2/new" in fetch(guide_url))
 
     process.terminate()
-    output = process.communicate(timeout=10)[0]
+    process.wait(timeout=10)
+    output = printed(root)
     assert "unknown key 'IssuerUrl' in %metadata:IssuerUrl% (did you mean 'IssuerUri'?)" in output
 
 
@@ -116,3 +137,137 @@ def test_serve_switches_tenants_without_a_restart(
     page = fetch(f"{base}/fabrikam/litware-crm/index.html")
     assert "https://idp.fabrikam.example/realms/fabrikam/protocol/saml" in page
     assert "livereload" in page  # pages reload themselves on the next change
+
+
+# --- what the preview reuses gives the pages a full build gives -------------------------
+
+
+def site_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+class Checked:
+    """A preview of one tenant in this process, compared with a fresh ``build`` after edits."""
+
+    def __init__(self, root: Path, slug: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.root = root
+        self.slug = slug
+        self.capsys = capsys
+        self.project = Project(root / "templates", root / "tenants", root / "site", root / ".c")
+        self.preview = Preview(self.project, slug)
+        self.builds = 0
+
+    def rebuild(self) -> str:
+        """Rebuild the preview; return what it printed."""
+        self.capsys.readouterr()
+        self.preview.rebuild()
+        captured = self.capsys.readouterr()
+        return captured.out + captured.err
+
+    def assert_as_built(self) -> None:
+        """The preview's site is byte for byte what a fresh build of the same inputs gives."""
+        self.builds += 1
+        fresh = replace(self.project, site=self.root / f"fresh-{self.builds}")
+        result = build(fresh, Selection(slugs=(self.slug,), jobs=1))
+        assert [t.status for t in result.tenants] == ["built"]
+        ours = site_files(self.preview.root / self.slug)
+        theirs = site_files(fresh.site / self.slug)
+        assert sorted(ours) == sorted(theirs)
+        assert [p for p in sorted(ours) if ours[p] != theirs[p]] == []
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked = Checked(project, "contoso", capsys)
+    assert "full build" in checked.rebuild()
+    checked.assert_as_built()
+
+    # A guide: a new section (new search entries) on one page, converted alone.
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    edit(guide, "### Configure", "## A new section\n\nNew words here.\n\n### Configure")
+    assert "(6 pages, 1 page changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A shared part: every page that uses it.
+    shared = project / "templates" / "_" / "sso_suffix.md"
+    shared.write_text(shared.read_text() + "\n## Shared heading\n\nShared words.\n")
+    assert "(6 pages, 5 pages changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A metadata file: the pages of the two apps that use it, the home (its quick
+    # reference) and each app's published copy of the file.
+    metadata = project / "tenants" / "contoso" / "litware-crm.xml"
+    edit(metadata, "55ff55ff55ff/saml2", "55ff55ff55ff/saml2/new")
+    assert "(6 pages, 3 pages and 2 files changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A tenant-wide value in the tenant file.
+    tenant = project / "tenants" / "contoso.yml"
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?edited=1")
+    assert "changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A title (the navigation changes): the whole site again.
+    edit(project / "templates" / "litware-crm" / "app.yml", "Litware CRM", "Litware CRM Online")
+    assert "(6 pages, full build," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A broken edit: nothing is written, the last good site stays.
+    before = site_files(checked.preview.root / "contoso")
+    edit(guide, "New words here.", "New words here. %metadata:IssuerUrl%")
+    assert "not rebuilt; the last good pages stay served" in checked.rebuild()
+    assert site_files(checked.preview.root / "contoso") == before
+
+    # Mended: the page the last good site had, rebuilt on its own again.
+    edit(guide, " %metadata:IssuerUrl%", "")
+    assert "(6 pages, nothing changed," in checked.rebuild()
+    edit(guide, "New words here.", "Other words here.")
+    assert "(6 pages, 1 page changed," in checked.rebuild()
+    checked.assert_as_built()
+
+
+def test_a_theme_override_edit_rebuilds_the_site(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = project / "templates" / "overrides"
+    overrides.mkdir()
+    (overrides / "main.html").write_text(
+        '{% extends "base.html" %}{% block announce %}Override one{% endblock %}'
+    )
+    config = project / "templates" / "mkdocs.yml"
+    edit(config, "  name: material\n", "  name: material\n  custom_dir: overrides\n")
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    page = checked.preview.root / "contoso" / "litware-crm" / "index.html"
+    assert "Override one" in page.read_text()
+    (overrides / "main.html").write_text(
+        '{% extends "base.html" %}{% block announce %}Override two{% endblock %}'
+    )
+    assert "full build" in checked.rebuild()
+    assert "Override two" in page.read_text()
+    checked.assert_as_built()
+
+
+def test_a_plugin_that_is_not_search_always_gets_full_builds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plugin may show one page's content on others (tags, blog): a dirty build of one
+    # page would leave the others stale.
+    config = project / "templates" / "mkdocs.yml"
+    config.write_text(config.read_text() + "plugins:\n  - search\n  - tags\n")
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    edit(project / "templates" / "litware-crm" / "sso_configure.md", "### Configure", "### Set up")
+    assert "(6 pages, full build," in checked.rebuild()
+    checked.assert_as_built()
