@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from idp import REDIRECT, make_certificate, make_metadata
 
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
@@ -270,4 +272,45 @@ def test_a_plugin_that_is_not_search_always_gets_full_builds(
     checked.rebuild()
     edit(project / "templates" / "litware-crm" / "sso_configure.md", "### Configure", "### Set up")
     assert "(6 pages, full build," in checked.rebuild()
+    checked.assert_as_built()
+
+
+CORPUS = REPO.parent / "shared" / "corpus" / "azure-sso-tutorials"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
+def test_real_guides_after_edits_give_the_site_a_full_build_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(CORPUS, tmp_path / "templates")
+    (tmp_path / "tenants").mkdir()
+    tid = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
+    start, end = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
+    der, _ = make_certificate(
+        "Microsoft Azure Federated SSO Certificate", not_before=start, not_after=end
+    )
+    login = f"https://login.microsoftonline.com/{tid}/saml2"
+    xml = make_metadata(
+        f"https://sts.windows.net/{tid}/",
+        sso=((REDIRECT, login),),
+        slo=((REDIRECT, login),),
+        certs=((der, "signing"),),
+    )
+    (tmp_path / "tenants" / "idp.xml").write_bytes(xml)
+    (tmp_path / "tenants" / "acme.yml").write_text(
+        f"name: Acme\ntenant_id: {tid}\nmetadata_file: idp.xml\n"
+    )
+    checked = Checked(tmp_path, "acme", capsys)
+    assert "full build" in checked.rebuild()
+    guides = sorted((tmp_path / "templates").glob("servicenow*/sso_configure.md"))
+    for guide in guides:  # real quirks: tabs, alerts, lists run into paragraphs
+        guide.write_text(guide.read_text(encoding="utf-8") + "\n## Added\n\nAdded words.\n")
+    assert f"pages, {len(guides)} pages changed," in checked.rebuild()
+    # An image beside a guide: a new file (the site's files change), then new bytes.
+    image = tmp_path / "templates" / "arcgis" / "media" / "step.png"
+    image.parent.mkdir()
+    image.write_bytes(b"\x89PNG\r\n\x1a\n one")
+    assert "full build" in checked.rebuild()
+    image.write_bytes(b"\x89PNG\r\n\x1a\n two")
+    assert "pages, 1 file changed," in checked.rebuild()
     checked.assert_as_built()
