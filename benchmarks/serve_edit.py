@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,7 +128,7 @@ def fetch(url: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             return str(response.read().decode("utf-8"))
-    except (urllib.error.URLError, ConnectionError):
+    except OSError:  # not serving yet, or busy
         return ""
 
 

@@ -128,6 +128,8 @@ class Preview:
 
     def ensure(self, slug: str) -> None:
         """Build a tenant the first time its pages are asked for."""
+        if slug in self.shown:
+            return  # served as they are, also while a rebuild runs
         with self._lock:
             if slug not in self.shown and slug in tenant_paths(self.project.tenants):
                 self.shown.add(slug)

@@ -144,7 +144,7 @@ def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
     def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
             return None
-        if linked_outside(path, real_root):
+        if outside(path):
             problems.append(_link_problem(path))
             return None
         try:
@@ -165,6 +165,16 @@ def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
         problems.extend(found[1])
         return found[0]
 
+    def outside(path: Path) -> bool:
+        # Paths here are the root joined with plain names: only a symbolic link below the
+        # root can lead out of it, so the path is resolved only when there is one.
+        step = path
+        while step != root:
+            if step.is_symlink():
+                return linked_outside(path, real_root)
+            step = step.parent
+        return False
+
     def missing(part: ScannedTemplate, app: App) -> tuple[Problem, ...]:
         key = (part.path, part.text, app.name, app.assets)
         found = previous.missing.get(key)
@@ -174,7 +184,7 @@ def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
         return found
 
     try:
-        return _load(root, problems, real_root, scan, missing)
+        return _load(root, problems, outside, scan, missing)
     finally:
         if cache is not None:
             cache.scans, cache.missing = kept.scans, kept.missing
@@ -183,7 +193,7 @@ def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
 def _load(
     root: Path,
     problems: list[Problem],
-    real_root: Path,
+    outside: Callable[[Path], bool],
     scan: Callable[..., ScannedTemplate | None],
     missing: Callable[[ScannedTemplate, App], Sequence[Problem]],
 ) -> TemplateSet:
@@ -202,10 +212,10 @@ def _load(
             continue
         # An app folder or app file linked elsewhere would publish what is there.
         files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
-        outside = [folder] if linked_outside(folder, real_root) else []
-        outside = outside or [path for path in files if linked_outside(path, real_root)]
-        if outside:
-            problems += [_link_problem(path) for path in outside]
+        leaving = [folder] if outside(folder) else []
+        leaving = leaving or [path for path in files if outside(path)]
+        if leaving:
+            problems += [_link_problem(path) for path in leaving]
             continue
         assets = _assets(folder)
         guide = scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
