@@ -131,7 +131,6 @@ def samples(root: Path, env: dict[str, str]) -> None:
         text = metadata.read_text().replace('/saml2"', '/saml2/v2"')
         took = write_and_wait(metadata, text, url, "saml2/v2")
         print(f"samples, a metadata file edited: {took:.2f} s")
-    return 0
 
 
 def free_port() -> int:
