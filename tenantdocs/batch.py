@@ -20,7 +20,7 @@ from typing import Any
 from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
 from tenantdocs.incremental import sha
-from tenantdocs.report import TenantResult, failed_result
+from tenantdocs.report import TenantResult, TenantStatus, failed_result
 from tenantdocs.sitebuild import SitePlan, build_site
 from tenantdocs.skeleton import (
     SENTINEL,
@@ -275,7 +275,7 @@ def _fill_in_all(
         results.append(
             TenantResult(
                 plan.slug,
-                "built",
+                TenantStatus.BUILT,
                 plan.name,
                 len(plan.site.pages),
                 time.monotonic() - started,
@@ -307,7 +307,7 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
         shutil.rmtree(staging, ignore_errors=True)
     return TenantResult(
         slug,
-        "built",
+        TenantStatus.BUILT,
         plan.name,
         len(plan.site.pages),
         time.monotonic() - started,

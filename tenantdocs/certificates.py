@@ -8,7 +8,8 @@ import hashlib
 import re
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -74,3 +75,27 @@ def load_certificate(text: str) -> Certificate:
         thumbprint=hashlib.sha1(canonical, usedforsecurity=False).hexdigest().upper(),
         sha256=hashlib.sha256(canonical).hexdigest().upper(),
     )
+
+
+EXPIRY_WARNING = timedelta(days=30)
+"""A signing certificate that expires within this time gets a warning."""
+
+
+class CertificateState(StrEnum):
+    """A signing certificate's validity at the time the site is built."""
+
+    VALID = "valid"
+    EXPIRING = "expires soon"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not valid yet"
+
+
+def certificate_state(certificate: Certificate, now: datetime) -> CertificateState:
+    """Whether ``certificate`` is valid at ``now``, and for more than :data:`EXPIRY_WARNING`."""
+    if now >= certificate.not_after:
+        return CertificateState.EXPIRED
+    if now < certificate.not_before:
+        return CertificateState.NOT_YET_VALID
+    if certificate.not_after - now <= EXPIRY_WARNING:
+        return CertificateState.EXPIRING
+    return CertificateState.VALID

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Never, TextIO
@@ -18,9 +20,10 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 from tenantdocs import __version__
-from tenantdocs.errors import Problem, Severity, TenantdocsError
+from tenantdocs.errors import Location, Problem, PublishError, Severity, TenantdocsError
 from tenantdocs.pipeline import Project, Selection, build, check, default_jobs, refresh
-from tenantdocs.report import RunResult, TenantResult, problem_json
+from tenantdocs.publish import write_atomic
+from tenantdocs.report import RunResult, TenantResult, TenantStatus, problem_json
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -163,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("tenantdocs serve: error: give exactly one --tenant SLUG", file=sys.stderr)
         return 2
+    if args.report is not None and (problem := report_path_problem(args.report)) is not None:
+        print(problem, file=sys.stderr)  # before the run: a build is not done for nothing
+        return 2
     try:
         if args.command == "serve":
             from tenantdocs.serve import serve
@@ -182,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = build(project, selection, progress=_progress(sys.stdout))
     except TenantdocsError as exc:
         _print_problems(exc.problems, sys.stderr, excerpt=args.command == "check")
-        _write_report(
+        return _write_report(
             args.report,
             {
                 "tool": "tenantdocs",
@@ -191,8 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "problems": [problem_json(p) for p in exc.problems],
                 "tenants": [],
             },
+            exc.exit_code,
         )
-        return exc.exit_code
     excerpt = result.command == "check"
     _print_problems(result.problems, sys.stderr, excerpt=excerpt)
     for tenant in result.tenants:
@@ -200,8 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if excerpt:
         _print_matrix(result, sys.stdout)
     _print_summary(result, sys.stdout)
-    _write_report(args.report, result.to_json())
-    return result.exit_code
+    return _write_report(args.report, result.to_json(), result.exit_code)
 
 
 def _refresh(project: Project, selection: Selection, report: Path | None) -> int:
@@ -220,8 +225,7 @@ def _refresh(project: Project, selection: Selection, report: Path | None) -> int
         print(line)
     changed = result.changed_tenants
     print(f"changed tenants: {' '.join(changed) if changed else '(none)'}")
-    _write_report(report, result.to_json())
-    return result.exit_code
+    return _write_report(report, result.to_json(), result.exit_code)
 
 
 def _print_problems(problems: Sequence[Problem], stream: TextIO, *, excerpt: bool = False) -> None:
@@ -327,15 +331,13 @@ def _result_line(result: TenantResult) -> str:
     if result.failed:
         return f"{result.slug}: failed ({result.reason})"
     detail = f"{result.pages} pages, {result.seconds:.1f} s"
-    if result.status == "built":
+    if result.status is TenantStatus.BUILT:
         detail += f"; {result.reason}"
     return f"{result.slug}: {result.status} ({detail})"
 
 
 def _print_summary(result: RunResult, stream: TextIO) -> None:
-    counts: dict[str, int] = {}
-    for tenant in result.tenants:
-        counts[tenant.status] = counts.get(tenant.status, 0) + 1
+    counts = Counter(tenant.status for tenant in result.tenants)
     everything = [*result.problems, *(p for t in result.tenants for p in t.problems)]
     errors = sum(1 for p in everything if p.severity is Severity.ERROR)
     warnings = sum(1 for p in everything if p.severity is Severity.WARNING)
@@ -345,11 +347,39 @@ def _print_summary(result: RunResult, stream: TextIO) -> None:
             file=stream,
         )
         return
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("built", "unchanged", "failed")]
+    shown = (TenantStatus.BUILT, TenantStatus.UNCHANGED, TenantStatus.FAILED)
+    parts = [f"{counts[status]} {status}" for status in shown]
     print(f"tenants: {', '.join(parts)}; {warnings} warnings", file=stream)
 
 
-def _write_report(path: Path | None, data: dict[str, object]) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+def report_path_problem(path: Path) -> Problem | None:
+    """Why a ``--report`` file cannot be written at ``path``, or None when it can.
+
+    Its folder may not exist yet (it is created), but the nearest existing one must be a
+    folder this process may write in.
+    """
+    if path.is_dir():
+        return Problem(Location(path), "cannot write the report: it is a folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        return Problem(Location(path), "cannot write the report: permission denied")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return Problem(Location(path), f"cannot write the report: '{parent}' is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return Problem(Location(path), f"cannot write the report: '{parent}' is not writable")
+    return None
+
+
+def _write_report(path: Path | None, data: dict[str, object], exit_code: int) -> int:
+    """Write the ``--report`` file (when asked for); the exit status, 2 when it failed."""
+    if path is None:
+        return exit_code
+    try:
+        # Atomic: a pipeline reading the report never sees a part of it.
+        write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+    except PublishError as exc:  # the folder was taken or filled up during the run
+        _print_problems(exc.problems, sys.stderr)
+        return 2
+    return exit_code

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tenantdocs import __version__, publish
-from tenantdocs.reference import EXPIRY_WARNING
+from tenantdocs.certificates import EXPIRY_WARNING
 from tenantdocs.sitebuild import SitePlan, site_assets
 from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
 from tenantdocs.templates import TemplateSet

@@ -1,4 +1,10 @@
-"""The metadata keys a template may use: canonical spellings, historical aliases, kinds."""
+"""The metadata keys a template may use, each declared once with everything about it.
+
+A key's :class:`KeySpec` holds its spelling and aliases, kind, description, the label admins
+see, whether admins copy it, whether it is an IdP endpoint (and which metadata field holds
+it) and how guides link its published file; every other list of keys is derived from
+:data:`KEYS`, whose order is the order admins read them in.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
+from typing import Literal
 
 
 class KeyKind(Enum):
@@ -17,9 +24,25 @@ class KeyKind(Enum):
     URL = "url"
 
 
+MetadataField = Literal["entity_id", "sso_url", "slo_url"]
+"""The :class:`~tenantdocs.metadata.IdpMetadata` fields that hold an IdP endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLink:
+    """How a guide's "Downloads" line links a file published for a key."""
+
+    label: str
+    """The link text, e.g. ``Signing certificate (Base64)``."""
+    position: int
+    """Place on the line, left to right (certificates before the metadata copy)."""
+    home: str | None = None
+    """The link text in each app's row on the tenant home; None: linked from the guide only."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeySpec:
-    """One known key."""
+    """One known key: everything the pipeline and the admin pages need to know about it."""
 
     name: str
     """Canonical spelling, as written in templates and tenant files."""
@@ -27,8 +50,20 @@ class KeySpec:
     """Text or URL; URL values must be http(s) or, for published files, site-relative."""
     description: str
     """What the value is, shown by ``check`` and in the README."""
+    label: str
+    """What admins call the value, on the tenant home and the guides' panels."""
     aliases: tuple[str, ...] = ()
     """Historical spellings that resolve to this key (``check`` warns on them)."""
+    copyable: bool = False
+    """Admins paste the value into an app: it is marked up as code with a copy button."""
+    idp_endpoint: bool = False
+    """An IdP endpoint: when a metadata document is there, only it may give the value."""
+    metadata_field: MetadataField | None = None
+    """The metadata field the value is read from, and ``refresh`` compares."""
+    on_home: bool = False
+    """One of the IdP's public values: on the tenant home even when no guide uses it."""
+    download: DownloadLink | None = None
+    """For a file published beside each guide: how the guide's "Downloads" line links it."""
 
 
 KEYS: tuple[KeySpec, ...] = (
@@ -36,42 +71,111 @@ KEYS: tuple[KeySpec, ...] = (
         "singleSignOnServiceUrl",
         KeyKind.URL,
         "Login URL: the IdP's SAML single sign-on endpoint",
-        ("SignOnUrl",),
+        "Sign-on URL",
+        aliases=("SignOnUrl",),
+        copyable=True,
+        idp_endpoint=True,
+        metadata_field="sso_url",
+        on_home=True,
     ),
     KeySpec(
         "singleSignOutServiceUrl",
         KeyKind.URL,
         "Logout URL: the IdP's SAML single logout endpoint",
-        ("singleLogoutServiceUrl", "singleLogoutService"),
+        "Sign-out URL",
+        aliases=("singleLogoutServiceUrl", "singleLogoutService"),
+        copyable=True,
+        idp_endpoint=True,
+        metadata_field="slo_url",
+        on_home=True,
     ),
-    KeySpec("IssuerUri", KeyKind.TEXT, "IdP entity ID (SAML issuer)"),
-    KeySpec("metadataDownloadUrl", KeyKind.URL, "link to the federation metadata XML"),
+    KeySpec(
+        "IssuerUri",
+        KeyKind.TEXT,
+        "IdP entity ID (SAML issuer)",
+        "Entity ID (issuer)",
+        copyable=True,
+        idp_endpoint=True,
+        metadata_field="entity_id",
+        on_home=True,
+    ),
+    KeySpec(
+        "metadataDownloadUrl",
+        KeyKind.URL,
+        "link to the federation metadata XML",
+        "Federation metadata",
+        on_home=True,
+        download=DownloadLink("Federation metadata (XML)", 3, home="metadata (XML)"),
+    ),
     KeySpec(
         "certificateDownloadBase64Url",
         KeyKind.URL,
         "link to the signing certificate, Base64 (PEM) .cer",
+        "Signing certificate (Base64)",
+        on_home=True,
+        download=DownloadLink("Signing certificate (Base64)", 1),
     ),
     KeySpec(
         "CertificateDownloadRawUrl",
         KeyKind.URL,
         "link to the signing certificate, raw (DER) .cer",
-        ("CertificateDownloadUrl",),
+        "Signing certificate (raw)",
+        aliases=("CertificateDownloadUrl",),
+        on_home=True,
+        download=DownloadLink("Signing certificate (raw)", 2),
     ),
-    KeySpec("wsFederationSignInUrl", KeyKind.URL, "WS-Federation sign-on endpoint"),
-    KeySpec("changePasswordUrl", KeyKind.URL, "where users change their password"),
-    KeySpec("DisplayName", KeyKind.TEXT, "the application's display name"),
-    KeySpec("SignInUrlExample", KeyKind.TEXT, "an example of the app's sign-on URL"),
-    KeySpec("ExternalArticleUrl", KeyKind.URL, "the app's full tutorial elsewhere"),
+    KeySpec(
+        "wsFederationSignInUrl",
+        KeyKind.URL,
+        "WS-Federation sign-on endpoint",
+        "WS-Federation sign-on URL",
+        copyable=True,
+        idp_endpoint=True,
+    ),
+    KeySpec(
+        "changePasswordUrl",
+        KeyKind.URL,
+        "where users change their password",
+        "Change-password URL",
+        copyable=True,
+    ),
+    KeySpec("DisplayName", KeyKind.TEXT, "the application's display name", "App name"),
+    KeySpec(
+        "SignInUrlExample",
+        KeyKind.TEXT,
+        "an example of the app's sign-on URL",
+        "Sign-in URL example",
+    ),
+    KeySpec(
+        "ExternalArticleUrl", KeyKind.URL, "the app's full tutorial elsewhere", "Full tutorial"
+    ),
     KeySpec(
         "appFederationMetadataUrl",
         KeyKind.URL,
         "Entra App Federation Metadata URL of the app",
+        "App federation metadata URL",
+        copyable=True,
     ),
-    KeySpec("certificateThumbprint", KeyKind.TEXT, "SHA-1 thumbprint of the signing certificate"),
-    KeySpec("certificateExpiry", KeyKind.TEXT, "expiry date of the signing certificate (UTC)"),
-    KeySpec("tenantId", KeyKind.TEXT, "directory (tenant) ID"),
-    KeySpec("appId", KeyKind.TEXT, "the enterprise application's ID"),
+    KeySpec(
+        "certificateThumbprint",
+        KeyKind.TEXT,
+        "SHA-1 thumbprint of the signing certificate",
+        "Certificate thumbprint (SHA-1)",
+        copyable=True,
+        on_home=True,
+    ),
+    KeySpec(
+        "certificateExpiry",
+        KeyKind.TEXT,
+        "expiry date of the signing certificate (UTC)",
+        "Certificate expires",
+    ),
+    KeySpec("tenantId", KeyKind.TEXT, "directory (tenant) ID", "Tenant ID", copyable=True),
+    KeySpec(
+        "appId", KeyKind.TEXT, "the enterprise application's ID", "Application ID", copyable=True
+    ),
 )
+"""Every key, in the order admins read them (the panels' rows follow it)."""
 
 _BY_FOLDED_SPELLING: Mapping[str, KeySpec] = MappingProxyType(
     {spelling.casefold(): spec for spec in KEYS for spelling in (spec.name, *spec.aliases)}
@@ -88,6 +192,11 @@ def lookup_key(spelling: str) -> KeySpec | None:
 def key_spec(name: str) -> KeySpec:
     """Return the spec of a canonical key name."""
     return _BY_NAME[name]
+
+
+def key_order(name: str) -> int:
+    """A key's place in :data:`KEYS`, for sorting rows the way admins read them."""
+    return KEYS.index(_BY_NAME[name])
 
 
 def suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:

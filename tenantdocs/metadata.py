@@ -15,7 +15,7 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 from tenantdocs.certificates import Certificate, CertificateError, load_certificate
 from tenantdocs.errors import Location, MetadataError, Problem
-from tenantdocs.keys import shorten, value_problem
+from tenantdocs.keys import KEYS, shorten, value_problem
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -453,14 +453,12 @@ def document_changes(old: IdpMetadata | None, new: IdpMetadata) -> list[Change]:
     """What a pipeline must rebuild for: changed endpoints, entity ID or certificates."""
     if old is None:
         return [Change("document", None, "first fetch")]
+    # In the document's field order (entity ID, sign-on, sign-out), as refresh reports them.
+    read = {spec.metadata_field: spec.name for spec in KEYS if spec.metadata_field is not None}
     changes = [
-        Change(key, a, b)
-        for key, a, b in (
-            ("IssuerUri", old.entity_id, new.entity_id),
-            ("singleSignOnServiceUrl", old.sso_url, new.sso_url),
-            ("singleSignOutServiceUrl", old.slo_url, new.slo_url),
-        )
-        if a != b
+        Change(read[field.name], a, b)
+        for field in fields(IdpMetadata)
+        if field.name in read and (a := getattr(old, field.name)) != (b := getattr(new, field.name))
     ]
     old_certs = [c.sha256 for c in old.signing_certificates]
     new_certs = [c.sha256 for c in new.signing_certificates]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tenantdocs import publish
+from tenantdocs.adminpages import add_guide_panels, render_home
 from tenantdocs.batch import TenantPlan, build_all
 from tenantdocs.errors import (
     Location,
@@ -39,19 +40,20 @@ from tenantdocs.incremental import (
 )
 from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.metadata import IdpMetadata, document_changes, parse_metadata
-from tenantdocs.reference import add_guide_panels, render_home
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.report import (
     RefreshOutcome,
     RefreshResult,
+    RefreshStatus,
     RunResult,
     TenantResult,
+    TenantStatus,
     failed_result,
 )
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.skeleton import roles
 from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
-from tenantdocs.templates import TemplateSet, app_folders, load_templates
+from tenantdocs.templates import TemplateSet, app_folders, load_templates, scan_templates
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
 from tenantdocs.yamlfile import MAX_YAML_BYTES
@@ -135,7 +137,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                 results.append(
                     TenantResult(
                         tenant.slug,
-                        "unchanged",
+                        TenantStatus.UNCHANGED,
                         tenant.name.value,
                         pages,
                         0.0,
@@ -161,7 +163,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                 results.append(
                     TenantResult(
                         plan.slug,
-                        "unchanged",
+                        TenantStatus.UNCHANGED,
                         plan.name,
                         pages,
                         0.0,
@@ -180,11 +182,18 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
 
 
 def check(project: Project, selection: Selection) -> RunResult:
-    """Validate every template against every selected tenant; write nothing."""
+    """Validate every template against every selected tenant; write nothing.
+
+    Template errors do not stop it: the guides are still rendered for every tenant (an
+    unknown key is reported once, with its template), so missing values show in one pass.
+    """
+    template_problems: list[Problem] = []
     try:
-        templates, renderer = load_template_set(project)
+        templates, template_problems = scan_templates(project.templates)
+        renderer = Renderer(templates)
     except TemplateError as exc:
-        # The guides cannot be rendered; the tenant files can still be checked in this pass.
+        # No guide can be rendered (no folder, a Jinja syntax error): the tenant files can
+        # still be checked in this pass.
         names = (
             [f.name for f in app_folders(project.templates)] if project.templates.is_dir() else []
         )
@@ -192,7 +201,9 @@ def check(project: Project, selection: Selection) -> RunResult:
             _check_tenant_file(slug, path, names)
             for slug, path in _selected(project, selection).items()
         ]
-        return RunResult("check", tuple(results), tuple(exc.problems))
+        return RunResult("check", tuple(results), (*template_problems, *exc.problems))
+    # Placeholders already reported as template errors are not repeated for each tenant.
+    reported = {p.location for p in template_problems if p.severity is Severity.ERROR}
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection, keep=False)  # check writes nothing
     for tenant, warnings in tenants:
@@ -200,19 +211,38 @@ def check(project: Project, selection: Selection) -> RunResult:
         try:
             plan = plan_tenant(tenant, warnings, templates, renderer, loader)
         except TenantError as exc:
-            results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
+            own = [p for p in exc.problems if p.location not in reported]
+            if any(p.severity is Severity.ERROR for p in own):
+                results.append(
+                    failed_result(tenant.slug, tenant.name.value, TenantError(own), started)
+                )
+                continue
+            apps = [templates.apps[name] for name in tenant.app_names(templates.apps)]
+            pages = 1 + sum(1 for app in apps if templates.parts(app))  # the home, the guides
+            results.append(
+                TenantResult(
+                    tenant.slug,
+                    TenantStatus.CHECKED,
+                    tenant.name.value,
+                    pages,
+                    time.monotonic() - started,
+                    problems=tuple(own),
+                )
+            )
             continue
         results.append(
             TenantResult(
                 tenant.slug,
-                "checked",
+                TenantStatus.CHECKED,
                 tenant.name.value,
                 len(plan.site.pages),
                 time.monotonic() - started,
                 problems=plan.warnings,
             )
         )
-    return RunResult("check", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
+    return RunResult(
+        "check", tuple(sorted(results, key=lambda r: r.slug)), tuple(template_problems)
+    )
 
 
 def refresh(project: Project, selection: Selection) -> RefreshResult:
@@ -231,7 +261,11 @@ def refresh(project: Project, selection: Selection) -> RefreshResult:
             except TenantError as exc:
                 outcomes.append(
                     RefreshOutcome(
-                        tenant.slug, app, ref.value, "failed", problems=tuple(exc.problems)
+                        tenant.slug,
+                        app,
+                        ref.value,
+                        RefreshStatus.FAILED,
+                        problems=tuple(exc.problems),
                     )
                 )
                 continue
@@ -242,9 +276,10 @@ def refresh(project: Project, selection: Selection) -> RefreshResult:
                 if fetch.warning
                 else ()
             )
-            status = (
-                "failed" if fetch.status == "stale" else ("changed" if changes else "unchanged")
-            )
+            if fetch.status == "stale":
+                status = RefreshStatus.FAILED
+            else:
+                status = RefreshStatus.CHANGED if changes else RefreshStatus.UNCHANGED
             outcomes.append(
                 RefreshOutcome(
                     tenant.slug,
@@ -321,7 +356,7 @@ def load_tenants(
             failed.append(
                 TenantResult(
                     slug,
-                    "failed",
+                    TenantStatus.FAILED,
                     None,
                     0,
                     time.monotonic() - started,
@@ -340,9 +375,13 @@ def _check_tenant_file(slug: str, path: Path, app_names: list[str]) -> TenantRes
         tenant, warnings = parse_tenant(_read_tenant_text(path), path, app_names)
     except TenantError as exc:
         return TenantResult(
-            slug, "failed", None, problems=tuple(exc.problems), reason="invalid tenant file"
+            slug,
+            TenantStatus.FAILED,
+            None,
+            problems=tuple(exc.problems),
+            reason="invalid tenant file",
         )
-    return TenantResult(slug, "checked", tenant.name.value, problems=tuple(warnings))
+    return TenantResult(slug, TenantStatus.CHECKED, tenant.name.value, problems=tuple(warnings))
 
 
 def _read_tenant_text(path: Path) -> str:
@@ -417,6 +456,8 @@ def plan_app(
 ) -> AppPlan:
     """Resolve one app's values and render its guide; problems instead of raising."""
     app = templates.apps[app_name]
+    if not templates.parts(app):
+        return AppPlan(())  # no guide at all: a template error, reported once by ``check``
     problems: list[Problem] = []
     try:
         metadata, fetch_warnings = loader.load(tenant, app_name)

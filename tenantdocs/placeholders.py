@@ -8,6 +8,7 @@ target, code, table cell, HTML), which decides how its value is escaped.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import jinja2
 from jinja2 import nodes
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from tenantdocs.errors import Location, Problem, Severity
 from tenantdocs.keys import did_you_mean, lookup_key, suggest_key
+from tenantdocs.mdparser import markdown_parser
 
 # `%metadata:<anything but % and blanks>%`, or a bare `%Identifier%` (resolved only when the
 # identifier is a known key, so `50%` and `%PATH%` pass through untouched).
@@ -96,19 +97,8 @@ def line_starts(text: str) -> list[int]:
 
 def locate(starts: Sequence[int], offset: int, path: Path) -> Location:
     """Turn an offset into a 1-based line and column using :func:`line_starts` output."""
-    line = _bisect_right(starts, offset)
+    line = bisect.bisect_right(starts, offset)
     return Location(path, line, offset - starts[line - 1] + 1)
-
-
-def _bisect_right(starts: Sequence[int], offset: int) -> int:
-    lo, hi = 0, len(starts)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if starts[mid] <= offset:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def _find_spans(text: str) -> Iterator[re.Match[str]]:
@@ -200,22 +190,10 @@ def placeholder_problems(template: ScannedTemplate) -> list[Problem]:
 # --- Markdown contexts ------------------------------------------------------------------
 
 
-def markdown_parser() -> MarkdownIt:
-    """A CommonMark parser (with tables) that keeps link targets exactly as written."""
-    md = MarkdownIt("commonmark").enable("table")
-    # Keep link targets exactly as written so placeholders in them can be recognised.
-    md.validateLink = lambda url: True  # type: ignore[method-assign]
-    md.normalizeLink = lambda url: url  # type: ignore[method-assign]
-    return md
-
-
 def _contexts(text: str, offsets: list[int], starts: list[int]) -> list[Context]:
     """Decide the context of the placeholders at ``offsets`` (sorted)."""
-    lines = [_bisect_right(starts, off) - 1 for off in offsets]  # 0-based line of each
+    lines = [bisect.bisect_right(starts, off) - 1 for off in offsets]  # 0-based line of each
     contexts: list[Context | None] = [None] * len(offsets)
-    next_on_line: dict[int, int] = {}  # line -> index of its first unassigned placeholder
-    for i, line in enumerate(lines):
-        next_on_line.setdefault(line, i)
 
     def take(first_line: int, last_line: int, count: int) -> list[int]:
         """Claim the next ``count`` unassigned placeholders within the line range."""

@@ -35,22 +35,9 @@ _URL = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)
 _URL_SAFE = ":/?#[]@!$&'*+,;=%~"
 _ENTITY_LIKE = re.compile(r"&(?=#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z0-9]+;)")
 
-COPYABLE_KEYS = frozenset(
-    {
-        "singleSignOnServiceUrl",
-        "singleSignOutServiceUrl",
-        "IssuerUri",
-        "wsFederationSignInUrl",
-        "changePasswordUrl",
-        "appFederationMetadataUrl",
-        "certificateThumbprint",
-        "tenantId",
-        "appId",
-    }
-)
-"""Keys whose values admins paste into an app: in prose they are written as a marked code
-span (``<code class="td-value">``) that stands out and gets a copy button in the site."""
 VALUE_CLASS = "td-value"
+"""The class of values admins copy (:attr:`KeySpec.copyable`): in prose they are a marked code
+span that stands out and gets a copy button in the site."""
 
 
 class ValueContextError(ValueError):
@@ -86,7 +73,7 @@ def escape_value(value: ResolvedValue, context: Context, page_dir: str) -> str:
         return f"[{name}]({link_href(value, page_dir)})"
     shown = posixpath.relpath(value.site_path, page_dir or ".") if value.site_path else value.text
     match context:
-        case Context.PROSE | Context.TABLE_CELL if value.key in COPYABLE_KEYS:
+        case Context.PROSE | Context.TABLE_CELL if key_spec(value.key).copyable:
             # Python-Markdown still reads the text between inline HTML tags as Markdown, so
             # the value keeps its prose escaping inside the code element.
             return f'<code class="{VALUE_CLASS}">{escape_prose(shown)}</code>'

@@ -5,11 +5,33 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
 from tenantdocs.metadata import Change
+
+
+class TenantStatus(StrEnum):
+    """What happened to a tenant in a run; the value is how output and reports spell it."""
+
+    BUILT = "built"
+    UNCHANGED = "unchanged"
+    CHECKED = "checked"
+    FAILED = "failed"
+
+
+class RefreshStatus(StrEnum):
+    """What ``refresh`` found for one tenant × app; the value is how it is spelled."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+Command = Literal["build", "check"]
+"""The commands whose outcome is a :class:`RunResult`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +40,8 @@ class TenantResult:
 
     slug: str
     """The tenant."""
-    status: str
-    """``built``, ``unchanged``, ``checked`` or ``failed``."""
+    status: TenantStatus
+    """Built, unchanged (skipped), checked or failed."""
     name: str | None = None
     """The tenant's display name, when its file could be read."""
     pages: int = 0
@@ -34,15 +56,15 @@ class TenantResult:
     @property
     def failed(self) -> bool:
         """True when the tenant could not be built or checked."""
-        return self.status == "failed"
+        return self.status is TenantStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The outcome of a run: per tenant, plus problems that concern no tenant in particular."""
 
-    command: str
-    """``build`` or ``check``."""
+    command: Command
+    """The command that ran."""
     tenants: tuple[TenantResult, ...]
     """Per tenant, sorted by slug."""
     problems: tuple[Problem, ...] = ()
@@ -112,8 +134,8 @@ class RefreshOutcome:
     """The app."""
     url: str
     """The metadata URL."""
-    status: str
-    """``changed``, ``unchanged`` or ``failed`` (a stale cached copy counts as failed)."""
+    status: RefreshStatus
+    """Changed, unchanged or failed (a stale cached copy counts as failed)."""
     fetch: str = ""
     """``fetched``, ``not modified`` or ``stale``."""
     fetched_at: str = ""
@@ -136,13 +158,13 @@ class RefreshResult:
     @property
     def exit_code(self) -> int:
         """0 when every URL was fetched (changed or not), 1 when some fetch or tenant failed."""
-        failed = any(o.status == "failed" for o in self.outcomes) or bool(self.invalid)
+        failed = any(o.status is RefreshStatus.FAILED for o in self.outcomes) or bool(self.invalid)
         return 1 if failed else 0
 
     @property
     def changed_tenants(self) -> list[str]:
         """Tenants to rebuild: some value or certificate of theirs changed."""
-        return sorted({o.slug for o in self.outcomes if o.status == "changed"})
+        return sorted({o.slug for o in self.outcomes if o.status is RefreshStatus.CHANGED})
 
     def to_json(self) -> dict[str, Any]:
         """The ``--report`` document of ``refresh``."""
@@ -181,5 +203,11 @@ def failed_result(
     """The result of a tenant that could not be built (its previous site stays)."""
     problems = tuple(p if p.tenant else replace(p, tenant=slug) for p in (*earlier, *exc.problems))
     return TenantResult(
-        slug, "failed", name, 0, time.monotonic() - started, "previous site kept", problems
+        slug,
+        TenantStatus.FAILED,
+        name,
+        0,
+        time.monotonic() - started,
+        "previous site kept",
+        problems,
     )

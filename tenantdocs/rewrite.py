@@ -4,11 +4,14 @@ Real guides were written for DocFX/CommonMark; MkDocs renders with Python-Markdo
 rewrites, done once per template before placeholders are turned into Jinja, close the gap
 and touch nothing else (every other byte passes through):
 
-1. DocFX alerts (``> [!NOTE]``, ``> [!TIP]``…, ``> [AZURE.NOTE] …``) become admonitions.
-2. List continuations indented as CommonMark allows (e.g. 3 spaces under ``2.``) are
+1. A list item that directly follows a paragraph line (or an indented note, image or code
+   fence) gets a blank line before it, so Python-Markdown starts the list or the next step
+   there as CommonMark does, instead of folding ``* …`` or ``3. …`` into the paragraph.
+2. DocFX alerts (``> [!NOTE]``, ``> [!TIP]``…, ``> [AZURE.NOTE] …``) become admonitions.
+3. List continuations indented as CommonMark allows (e.g. 3 spaces under ``2.``) are
    indented to the 4 spaces per level Python-Markdown needs, so a step's notes and lettered
    sub-steps stay inside the step instead of ending the list or becoming code.
-3. Relative image and link targets are fixed when the file exists under another spelling
+4. Relative image and link targets are fixed when the file exists under another spelling
    (``.\\media\\X.PNG`` → ``media/x.png``); links to ``*-tutorial.md`` pages, which live
    outside the templates, point at the published tutorial.
 """
@@ -22,7 +25,7 @@ from urllib.parse import unquote
 
 from markdown_it.token import Token
 
-from tenantdocs.placeholders import markdown_parser
+from tenantdocs.mdparser import markdown_parser
 
 TUTORIAL_BASE = "https://docs.microsoft.com/azure/active-directory/"
 """Where the full tutorials behind ``active-directory-saas-*-tutorial.md`` links live."""
@@ -47,12 +50,65 @@ _TUTORIAL = re.compile(
 
 def rewrite_markdown(text: str, assets: Collection[str] = ()) -> str:
     """Apply every rewrite; ``assets`` are the app folder's files, '/'-separated."""
+    text = _list_starts(text)  # first: a list in a DocFX alert is still in a quote here
     text = _alerts(text)
     text = _list_continuations(text)
     return _references(text, assets)
 
 
-# --- 1. DocFX alerts --------------------------------------------------------------------
+# --- 1. list starts ---------------------------------------------------------------------
+
+_ITEM_LINE = re.compile(r"^[ \t>]*(?:\d{1,9}[.)]|[-+*])(?:[ \t]|$)", re.MULTILINE)
+_MARKER = re.compile(r"[ \t]*(?:\d{1,9}[.)]|[-+*])(?:[ \t]|\r?\n|\r|$)")
+_QUOTE_PREFIX = re.compile(r"(?:[ \t]*>)*")
+
+
+def _list_starts(text: str) -> str:
+    """A blank line before each list item Python-Markdown would fold into the text above it.
+
+    CommonMark starts a list item on the line after a paragraph line; Python-Markdown does
+    so only inside a block (lines between blank lines) that opens with a list item at the
+    same or a shallower level. Elsewhere (after a paragraph, an indented note or image, a
+    code fence) it reads ``* …`` or ``3. …`` as more text of the paragraph.
+    """
+    if not _ITEM_LINE.search(text):
+        return text
+    lines = text.splitlines(keepends=True)
+    before: list[int] = []  # indexes of the lines that need a blank line before them
+    for token in markdown_parser().parse(text):
+        if token.type != "list_item_open" or not token.map:
+            continue
+        at = token.map[0]
+        if not 0 < at < len(lines) or _is_blank(lines[at - 1]):
+            continue
+        start = at - 1  # the first line of the block Python-Markdown sees the item in
+        while start > 0 and not _is_blank(lines[start - 1]) and start not in before:
+            start -= 1
+        opening = _unquoted(lines[start])
+        if _MARKER.match(opening) and _indent_width(opening) <= _indent_width(_unquoted(lines[at])):
+            continue  # a list block already: Python-Markdown starts the item itself
+        before.append(at)
+    for at in reversed(before):
+        previous = lines[at - 1]
+        eol = previous[len(previous.rstrip("\r\n")) :] or "\n"
+        lines.insert(at, _quote_prefix(lines[at]) + eol)  # a blank line inside a quote too
+    return "".join(lines)
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip(" \t>\r\n")
+
+
+def _quote_prefix(line: str) -> str:
+    match = _QUOTE_PREFIX.match(line)
+    return match.group(0) if match else ""
+
+
+def _unquoted(line: str) -> str:
+    return line[len(_quote_prefix(line)) :]
+
+
+# --- 2. DocFX alerts --------------------------------------------------------------------
 
 
 def _alerts(text: str) -> str:
@@ -83,7 +139,7 @@ def _alerts(text: str) -> str:
     return "".join(out)
 
 
-# --- 2. list continuations --------------------------------------------------------------
+# --- 3. list continuations --------------------------------------------------------------
 
 
 def _indent_width(line: str) -> int:
@@ -136,7 +192,7 @@ def _list_items(tokens: list[Token], lines: list[str]) -> Iterator[tuple[int, To
             yield depth, token, len(marker.group(0).expandtabs(4)) if marker else 0
 
 
-# --- 3. references ----------------------------------------------------------------------
+# --- 4. references ----------------------------------------------------------------------
 
 
 def resolve_reference(target: str, assets: Collection[str]) -> str | None:

@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tenantdocs import publish
+from tenantdocs.adminpages import render_home
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
 from tenantdocs.pipeline import (
     AppPlan,
@@ -43,7 +44,6 @@ from tenantdocs.pipeline import (
     write_directory,
 )
 from tenantdocs.placeholders import ScannedTemplate
-from tenantdocs.reference import render_home
 from tenantdocs.render import Page, Renderer
 from tenantdocs.sitebuild import LiveSite, serve_live
 from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
@@ -31,10 +32,15 @@ from markupsafe import Markup
 
 from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
 
-# Material prints a notice about MkDocs 2.0 on import; it means nothing to our users.
-os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
-# Dates in the sitemap come from here; a fixed default keeps builds byte-identical.
-os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+BUILD_ENVIRONMENT: Mapping[str, str] = MappingProxyType(
+    {
+        # Material prints a notice about MkDocs 2.0 on import; it means nothing to our users.
+        "NO_MKDOCS_2_WARNING": "1",
+        # Dates in the sitemap come from here; a fixed default keeps builds byte-identical.
+        "SOURCE_DATE_EPOCH": "0",
+    }
+)
+"""What MkDocs and Material read from the environment while they build, unless set already."""
 
 NavItem = Mapping[str, "str | Sequence[NavItem]"]
 
@@ -70,6 +76,23 @@ def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
     for docs_path, data in site_assets().items():
         _write(docs / docs_path, data)
 
+    with _build_environment():
+        return _build(plan, work_dir, docs, site_dir)
+
+
+@contextmanager
+def _build_environment() -> Iterator[None]:
+    """Set :data:`BUILD_ENVIRONMENT` for one build only; the caller's own values win."""
+    added = sorted(key for key in BUILD_ENVIRONMENT if key not in os.environ)
+    os.environ.update({key: BUILD_ENVIRONMENT[key] for key in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _build(plan: SitePlan, work_dir: Path, docs: Path, site_dir: Path) -> list[Problem]:
     from mkdocs import exceptions
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -434,7 +457,7 @@ class LiveSite:
                 return files
 
         overrides = _overrides(plan, self.docs, site_dir)
-        with _captured_mkdocs_log() as records:
+        with _build_environment(), _captured_mkdocs_log() as records:
             try:
                 if plan.base_config is not None:
                     config = load_config(str(plan.base_config), **overrides)

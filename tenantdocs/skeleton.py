@@ -32,9 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tenantdocs.reference import metadata_identity
 from tenantdocs.sitebuild import SitePlan
-from tenantdocs.values import ValueSet
+from tenantdocs.values import ValueSet, metadata_identity
 
 PLAIN = re.compile(r"(?!\d+[.)])[A-Za-z0-9][A-Za-z0-9 :/?@!+,;=~.-]{2,2047}")
 """Values every escaping on the way to the page leaves unchanged: no ``& < > " ' _ * # $ %``,

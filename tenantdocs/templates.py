@@ -134,6 +134,19 @@ def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
     With a ``cache`` (kept by the caller between loads), parts whose text did not change
     are not scanned again.
     """
+    templates, problems = scan_templates(root, cache)
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise TemplateError(problems)
+    return templates
+
+
+def scan_templates(root: Path, cache: ScanCache | None = None) -> tuple[TemplateSet, list[Problem]]:
+    """Read the templates folder as far as it can be read, with every problem found.
+
+    For ``check``, which goes on past template errors to the tenants: a part that could not
+    be read is missing from the set, and an unknown key is left for the report. Raises
+    TemplateError only when there is no folder to read. ``cache`` as for :func:`load_templates`.
+    """
     if not root.is_dir():
         raise TemplateError(Problem(Location(root), "templates folder not found"))
     problems: list[Problem] = []
@@ -196,7 +209,7 @@ def _load(
     outside: Callable[[Path], bool],
     scan: Callable[..., ScannedTemplate | None],
     missing: Callable[[ScannedTemplate, App], Sequence[Problem]],
-) -> TemplateSet:
+) -> tuple[TemplateSet, list[Problem]]:
 
     shared = root / SHARED
     prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
@@ -250,18 +263,16 @@ def _load(
             )
         )
 
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        raise TemplateError(problems)
-    return TemplateSet(
+    templates = TemplateSet(
         root=root,
         apps=MappingProxyType(apps),
         prefix=prefix,
         fallback=fallback,
         suffix=suffix,
         base_config_path=_base_config(root),
-        warnings=tuple(problems),
+        warnings=tuple(p for p in problems if p.severity is Severity.WARNING),
     )
+    return templates, problems
 
 
 def linked_outside(path: Path, real_root: Path) -> bool:

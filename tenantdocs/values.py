@@ -8,6 +8,7 @@ name). Pure: the metadata document is read and parsed by the caller.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +16,7 @@ from types import MappingProxyType
 
 from tenantdocs.certificates import Certificate
 from tenantdocs.errors import Location
+from tenantdocs.keys import key_spec
 from tenantdocs.metadata import IdpMetadata
 from tenantdocs.templates import App
 from tenantdocs.tenants import Setting, Tenant
@@ -35,14 +37,18 @@ class Origin(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """Where a value came from, shown to admins and written to the build report."""
+    """Where a value came from, shown to admins."""
 
     origin: Origin
     """The kind of source."""
     location: Location
     """The file (and line) of the value; for derived values, the setting it is derived from."""
     detail: str = ""
-    """A short note, e.g. which metadata element or which setting it was derived from."""
+    """For derived values: what it was derived from, e.g. ``derived from tenant_id``."""
+    document: str = ""
+    """For metadata values: the document, its file or URL with when it was fetched."""
+    element: str = ""
+    """For metadata values: what in the document gave it, e.g. ``SingleSignOnService``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +105,15 @@ class LoadedMetadata:
     """Just the file path (relative to the tenants folder) or the URL, as pages name it."""
 
 
-IDP_ENDPOINT_KEYS = frozenset(
-    {"singleSignOnServiceUrl", "singleSignOutServiceUrl", "IssuerUri", "wsFederationSignInUrl"}
-)
+def metadata_identity(metadata: LoadedMetadata) -> tuple[str, str]:
+    """Which metadata a page was built from: its file or URL, and its SHA-256 (hex).
+
+    The fetch time is left out: a document the server confirms unchanged must not change
+    the pages, or every refresh would rebuild every tenant. The reports have it.
+    """
+    return metadata.source, hashlib.sha256(metadata.document.raw).hexdigest()
+
+
 BASE64_CERTIFICATE = "signing-certificate.cer"
 RAW_CERTIFICATE = "signing-certificate-raw.cer"
 METADATA_COPY = "federation-metadata.xml"
@@ -132,7 +144,7 @@ def resolve_values(tenant: Tenant, app: App, metadata: LoadedMetadata | None) ->
     if metadata is not None:
         # The document describes the IdP: an endpoint it lacks (e.g. no SingleLogoutService)
         # must not be filled with an Entra URL guessed from tenant_id.
-        derived = {k: v for k, v in derived.items() if k not in IDP_ENDPOINT_KEYS}
+        derived = {k: v for k, v in derived.items() if not key_spec(k).idp_endpoint}
     put(derived)
     if metadata is not None:
         layer, files = _from_metadata(app.name, metadata)
@@ -188,8 +200,10 @@ def _from_metadata(
     found: dict[str, ResolvedValue] = {}
     files: list[PublishedFile] = []
 
-    def put(key: str, text: str, detail: str, site_path: str | None = None) -> None:
-        provenance = Provenance(Origin.METADATA, loaded.location, f"{loaded.detail}: {detail}")
+    def put(key: str, text: str, element: str, site_path: str | None = None) -> None:
+        provenance = Provenance(
+            Origin.METADATA, loaded.location, document=loaded.detail, element=element
+        )
         found[key] = ResolvedValue(key, text, provenance, site_path)
 
     def publish(name: str, data: bytes) -> str:

@@ -1,10 +1,10 @@
-"""The admin's site without a browser: home quick reference, guide panels, certificate
-warnings, provenance, downloads, directory, search index, assets and colour schemes."""
+"""The admin's site without a browser: the tenant home (shared values, table of apps), guide
+panels, certificate warnings, provenance, downloads, directory, search index, assets and
+colour schemes."""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import re
 import shutil
@@ -15,25 +15,31 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import markdown
+import markupsafe
 import pytest
 
-from tenantdocs.certificates import Certificate, load_certificate
+from tenantdocs.adminpages import ABOUT_HEADING, add_guide_panels, render_home
+from tenantdocs.certificates import (
+    Certificate,
+    CertificateState,
+    certificate_state,
+    load_certificate,
+)
 from tenantdocs.cli import main
 from tenantdocs.errors import Location
 from tenantdocs.metadata import parse_metadata
 from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
-from tenantdocs.reference import (
-    ABOUT_HEADING,
-    CertificateState,
-    add_guide_panels,
-    certificate_state,
-    metadata_identity,
-    render_home,
-)
 from tenantdocs.render import Page
 from tenantdocs.sitebuild import SEARCH_SEPARATOR, mark_downloads, site_assets
 from tenantdocs.sources import MetadataLoader
-from tenantdocs.values import LoadedMetadata, Origin, Provenance, ResolvedValue, ValueSet
+from tenantdocs.values import (
+    LoadedMetadata,
+    Origin,
+    Provenance,
+    ResolvedValue,
+    ValueSet,
+    metadata_identity,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
@@ -140,64 +146,128 @@ def test_certificate_state(now: datetime, state: CertificateState) -> None:
 # --- the tenant home ----------------------------------------------------------------------
 
 
-def test_home_has_a_quick_reference_per_app_with_copyable_values(samples: Path) -> None:
+APPS = [
+    "adventure-works-learning",
+    "fourth-coffee-portal",
+    "litware-crm",
+    "tailspin-travel",
+    "wingtip-tickets",
+]
+
+
+def test_home_shows_shared_values_once_then_a_row_per_app(samples: Path) -> None:
     home = article(samples / "contoso" / "index.html")
-    apps = [
-        "adventure-works-learning",
-        "fourth-coffee-portal",
-        "litware-crm",
-        "tailspin-travel",
-        "wingtip-tickets",
-    ]
-    assert parse(home).headings == [
-        "Contoso Ltd",
-        "Apps",
-        "Adventure Works Learning",
-        "Fourth Coffee Portal",
-        "Litware CRM",
-        "Tailspin Travel",
-        "Wingtip Tickets",
-    ]
-    for app in apps:
-        part = section(home, app)
-        found = parse(part)
+    assert parse(home).headings == ["Contoso Ltd", "Values for every app", "Apps"]
+    # Every app's metadata agrees on the IdP's endpoints: each is shown once, with its source.
+    shared = section(home, "values-for-every-app")
+    assert parse(shared).values == [LOGIN_URL, LOGIN_URL, ENTITY_ID]
+    assert parse(home).values.count(ENTITY_ID) == 1
+    for source in ("SingleSignOnService", "SingleLogoutService", "entityID"):
+        assert f"<td>federation metadata, {source}</td>" in shared
+    # What differs is one row per app: its certificate, downloads and its own values.
+    apps = section(home, "apps")
+    rows = re.findall(r"<tr><td><a .*?</tr>", apps)
+    assert len(rows) == len(APPS)
+    for app, row in zip(APPS, rows, strict=True):
+        found = parse(row)
         thumbprint = sample_certificate(
             "litware-crm" if app == "fourth-coffee-portal" else app
         ).thumbprint
-        assert found.values[:4] == [LOGIN_URL, LOGIN_URL, ENTITY_ID, thumbprint], app
-        downloads = {
-            link["href"]: "download" in link
-            for link in found.links
-            if link.get("class") != "headerlink"
-        }
-        assert downloads == {
-            f"{app}/federation-metadata.xml": True,
-            f"{app}/signing-certificate.cer": True,
-            f"{app}/signing-certificate-raw.cer": True,
-            f"{app}/index.html": False,
-        }, app
-        assert "federation metadata, SingleSignOnService" in part
-        assert "CN=Microsoft Azure Federated SSO Certificate" in part
-        assert "2026-01-01 00:00:00 UTC to 2036-01-01 00:00:00 UTC" in part
-    # Values a guide uses beyond the IdP's own show up with their source: Tailspin's guide
-    # uses the change-password URL, set in the tenant file.
-    tailspin = section(home, "tailspin-travel")
-    assert "https://account.activedirectory.windowsazure.com/ChangePassword.aspx" in (
-        parse(tailspin).values
-    )
-    assert "tenant file, tenants/contoso.yml:14" in tailspin
-    apps_table = section(home, "apps")
-    assert [link["href"] for link in parse(apps_table).links if link.get("class") is None] == [
-        f"{app}/index.html" for app in apps
+        assert found.values[0] == thumbprint, app
+        assert "</code> 2036-01-01 <span" in row and 'td-status--valid">valid</span>' in row
+        links = {str(link["href"]): "download" in link for link in found.links}
+        # The app's metadata; its certificate files are on its guide.
+        assert links == {f"{app}/index.html": False, f"{app}/federation-metadata.xml": True}, app
+    # A value only Tailspin's guide uses (set in the tenant file) is on Tailspin's row only.
+    password = "https://account.activedirectory.windowsazure.com/ChangePassword.aspx"
+    assert [password in row for row in rows] == [False, False, False, True, False]
+    # App defaults (app.yml) are the same for every tenant: the guide has them, not the home.
+    assert "Sign-in URL example" not in home and "yourcompany.litware.example" not in home
+
+
+def test_home_of_apps_sharing_one_certificate_shows_it_once(samples: Path) -> None:
+    # Fabrikam's apps all use one metadata document: its certificate is a shared value too.
+    home = article(samples / "fabrikam" / "index.html")
+    shared = section(home, "values-for-every-app")
+    assert "Signing certificate" in shared and "td-status--valid" in shared
+    apps = section(home, "apps")
+    assert "<th>Signing certificate, expiry</th>" not in apps
+    assert parse(home).values.count(parse(shared).values[-1]) == 1
+
+
+def _certificate(not_after: datetime) -> Certificate:
+    return replace(sample_certificate(), not_after=not_after, sha256=not_after.isoformat())
+
+
+def test_home_lists_certificates_that_need_attention_first() -> None:
+    soon = _NOW + timedelta(days=5)
+    sooner = _NOW + timedelta(days=2)
+    apps = [("a-app", "Alpha", None), ("b-app", "Beta", soon), ("c-app", "Gamma", sooner)]
+    pages = [_page(app, title) for app, title, _ in apps]
+    value_sets = [
+        ValueSet(app, {}, certificates=(_certificate(date or _NOW + timedelta(days=400)),))
+        for app, _, date in apps
     ]
+    home = render_home("Acme", pages, value_sets, _NOW)
+    table = home[home.index("## Apps") :]
+    order = [table.index(f'href="{app}/index.html"') for app in ("c-app", "b-app", "a-app")]
+    assert order == sorted(order)
+    alert = home[home.index('<div class="admonition warning td-alert">') : home.index("## ")]
+    assert alert.index("Gamma") < alert.index("Beta") and "Alpha" not in alert
+
+
+def test_home_shares_only_values_every_app_agrees_on() -> None:
+    def values(app: str, issuer: str) -> ValueSet:
+        return ValueSet(
+            app,
+            {
+                "IssuerUri": _value("IssuerUri", issuer),
+                "singleSignOnServiceUrl": _value("singleSignOnServiceUrl", LOGIN_URL),
+                "DisplayName": _value("DisplayName", f"{app} (EU)"),
+            },
+        )
+
+    keys = ("DisplayName", "IssuerUri", "singleSignOnServiceUrl")
+    pages = [_page("one", "One", keys), _page("two", "Two", keys)]
+    home = _markdown(
+        render_home("Acme", pages, [values("one", ENTITY_ID), values("two", "x")], _NOW)
+    )
+    found = parse(home)
+    assert found.values == [LOGIN_URL, ENTITY_ID, "x"]
+    assert "<td>tenant file, tenants/acme.yml:3</td>" in home
+    assert "Entity ID (issuer): <code" in home
+    assert "App name" not in home  # a name set in the tenant file is the guide's link
+
+
+def test_shared_value_from_many_lines_names_a_few_and_counts_the_rest() -> None:
+    def values(app: str, line: int) -> ValueSet:
+        where = Provenance(Origin.APP_ENTRY, Location(Path("tenants/acme.yml"), line))
+        return ValueSet(app, {"IssuerUri": ResolvedValue("IssuerUri", ENTITY_ID, where)})
+
+    apps = [f"app-{index}" for index in range(5)]
+    pages = [_page(app, app, ("IssuerUri",)) for app in apps]
+    home = render_home("Acme", pages, [values(app, 10 + i) for i, app in enumerate(apps)], _NOW)
+    assert parse(home).values == [ENTITY_ID]
+    assert (
+        "<td>tenant file, app entry, tenants/acme.yml:10; tenant file, app entry,"
+        " tenants/acme.yml:11; tenant file, app entry, tenants/acme.yml:12;"
+        " and 2 more (each guide names its own)</td>"
+    ) in home
 
 
 def test_home_lists_apps_without_metadata_values() -> None:
     """A tenant with neither metadata nor certificates still gets a working home page."""
     home = render_home("Northwind", [_page("litware-crm", "Litware CRM")], [_values({})], _NOW)
     rendered = _markdown(home)
-    assert "no metadata" in rendered
     assert 'href="litware-crm/index.html"' in rendered
+    assert "<th>Signing certificate, expiry</th>" not in rendered  # no app has one
+    with_metadata = replace(_values({}), metadata=_loaded_sample())
+    pages = [_page("litware-crm", "Litware CRM"), _page("other", "Other")]
+    home = render_home("Northwind", pages, [with_metadata, _values({})], _NOW)
+    assert "none in the metadata" not in home  # no certificate column either
+    certified = ValueSet("other", {}, certificates=(sample_certificate(),))
+    home = render_home("Northwind", pages, [with_metadata, certified], _NOW)
+    assert "<td>none in the metadata</td>" in home
 
 
 # --- guides: marked values, downloads, certificates, provenance -----------------------------
@@ -396,7 +466,7 @@ def test_home_and_panels_escape_every_value() -> None:
     for rendered in (home, guide):
         assert "<script" not in rendered and "<b>" not in rendered and "<i>" not in rendered
         assert HOSTILE in parse(rendered).values
-        assert html.escape(HOSTILE, quote=False) in rendered  # the example is plain text
+        assert str(markupsafe.escape(HOSTILE)) in rendered  # the example is plain text
     assert ">Acme &lt;i&gt;Ltd&lt;/i&gt; [x](y)</h1>" in home
     assert 'href="litware-crm/fed%20%3Cmeta%3E%26.xml"' in home
     assert 'href="fed%20%3Cmeta%3E%26.xml"' in guide
@@ -427,7 +497,7 @@ def test_provenance_names_the_metadata_document_once() -> None:
     value = ResolvedValue(
         "IssuerUri",
         ENTITY_ID,
-        Provenance(Origin.METADATA, loaded.location, f"{loaded.detail}: entityID"),
+        Provenance(Origin.METADATA, loaded.location, document=loaded.detail, element="entityID"),
     )
     values = ValueSet("litware-crm", {"IssuerUri": value}, metadata=loaded)
     text = add_guide_panels(_page("litware-crm", "Litware CRM", ("IssuerUri",)), values, _NOW)

@@ -346,6 +346,7 @@ def test_seed_guide_gets_the_tenants_values(
 def test_every_real_guide_publishes_with_the_tenants_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tenantdocs.keys import key_spec
     from tenantdocs.pipeline import (
         Project,
         Selection,
@@ -355,7 +356,6 @@ def test_every_real_guide_publishes_with_the_tenants_values(
         plan_tenant,
     )
     from tenantdocs.placeholders import scan_placeholders
-    from tenantdocs.render import COPYABLE_KEYS
 
     monkeypatch.chdir(tmp_path)
     _tenant_with_metadata(tmp_path)
@@ -414,7 +414,7 @@ def test_every_real_guide_publishes_with_the_tenants_values(
             value = expected.get(key) or links.get(key) or app
             if key in links and placeholder.context.value not in ("link target",):
                 value = f"[{links[key]}]({links[key]})"
-            elif key in COPYABLE_KEYS and placeholder.context.value in ("prose", "table cell"):
+            elif key_spec(key).copyable and placeholder.context.value in ("prose", "table cell"):
                 # Values admins copy are marked up in prose, to stand out and get a copy button.
                 value = f'<code class="td-value">{value}</code>'
             assert rendered.startswith(value, pos), (

@@ -16,20 +16,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import REPO, build, tree_digest
 from idp import make_metadata
 from pytest_httpserver import HTTPServer
 
 from tenantdocs import cache, publish
-from tenantdocs.cli import main
 from tenantdocs.metadata import LOOPBACK_ENV, TIMEOUT_ENV
 
-REPO = Path(__file__).resolve().parents[1]
 LOCKED = "site: error: another tenantdocs build is using this site folder; try again when it ends"
 TENANTS = 12  # enough that a build killed while publishing has tenants on both sides
 
@@ -45,19 +46,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / "tenants" / f"branch-{index:02}.yml").write_text(copy, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def build(*args: str) -> int:
-    return main(["build", "--jobs", "1", *args])
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under ``root`` with its SHA-256."""
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def published(site: Path = Path("site")) -> dict[str, dict[str, str]]:
@@ -309,7 +297,9 @@ def test_write_failures_are_clear_errors_without_a_real_full_disk(
 ) -> None:
     # The same defence as above (publish.write_atomic → PublishError) where no disk can be
     # filled: every atomic write (manifests, the tenant directory) fails with ENOSPC. This
-    # patch is the only simulated fault in this file; it touches one function for one build.
+    # is the only simulated fault in this file. It replaces what ``publish`` sees as its
+    # ``tempfile`` module, for one build: the stdlib module itself stays as it is for
+    # everyone else (MkDocs, pytest).
     assert build("--tenant", "contoso") == 0
     before = published()
     directory = Path("site", "index.html").read_bytes()
@@ -317,16 +307,22 @@ def test_write_failures_are_clear_errors_without_a_real_full_disk(
     def no_space(*args: object, **kwargs: object) -> tuple[int, str]:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(publish.tempfile, "mkstemp", no_space)
+    # Only the atomic writes fail: staging folders and the start-of-build probe still work.
+    no_space_tempfile = types.ModuleType("tempfile")
+    no_space_tempfile.__dict__.update(vars(tempfile))
+    no_space_tempfile.mkstemp = no_space  # type: ignore[attr-defined]
+    monkeypatch.setattr(publish, "tempfile", no_space_tempfile)
     capsys.readouterr()
-    code = build("--tenant", "contoso", "--force")
-    err = capsys.readouterr().err
-    assert code in (1, 2)
-    assert ": error: cannot write: No space left on device" in err or (
-        "cannot publish tenant 'contoso': No space left on device" in err
+    # The tenant fails on its manifest (its previous site stays), then the run stops on the
+    # tenant directory, which every tenant shares: exit 2 with that file named.
+    assert build("--tenant", "contoso", "--force") == 2
+    assert capsys.readouterr() == (
+        "contoso: failed (previous site kept)\n",
+        "site/index.html: error: cannot write: No space left on device\n",
     )
     assert published() == before
     assert Path("site", "index.html").read_bytes() == directory
+    assert tempfile.mkstemp is not no_space  # the stdlib module itself was never touched
 
 
 # --- the metadata cache ---------------------------------------------------------------------
@@ -430,6 +426,8 @@ def test_second_build_on_a_locked_site_is_refused(
     finally:
         holder.kill()
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
     assert build("--tenant", "contoso") == 0  # the lock dies with its holder
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import pytest
+from cases import fixture_cases, read_cases
 
 from tenantdocs.errors import Location
 from tenantdocs.placeholders import (
@@ -24,65 +24,11 @@ from tenantdocs.render import Renderer
 from tenantdocs.templates import App, TemplateSet
 from tenantdocs.values import Origin, Provenance, ResolvedValue, ValueSet
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PATH = Path("guide.md")
 
-_MARKERS = str.maketrans({"␍": "\r", "⍽": "\u00a0", "→": "\t"})
-_NO_FINAL_NEWLINE = "␄\n"
 
-
-def decode(section: str) -> str:
-    """Turn a fixture section into real text: markers become CR, NBSP and tab; ␄ ends it."""
-    if section.endswith(_NO_FINAL_NEWLINE):
-        section = section.removesuffix(_NO_FINAL_NEWLINE)
-    return section.translate(_MARKERS)
-
-
-def read_fixtures(path: Path) -> list[tuple[str, str, str]]:
-    """Parse a fixture file into (title, input, expected) triples.
-
-    A case is a title line, ``.``, input lines, ``.``, expected lines, ``.``; every other
-    line is a comment. Input and expected keep their final newline (see :func:`decode`).
-    """
-    cases: list[tuple[str, str, str]] = []
-    # Split on LF only: str.splitlines would also split on form feeds, U+2028 and the like.
-    lines = path.read_text(encoding="utf-8").split("\n")
-    title = ""
-    sections: list[list[str]] | None = None  # None: outside a case
-    for number, line in enumerate(lines):
-        if line != ".":
-            if sections is not None:
-                sections[-1].append(line + "\n")
-            continue
-        if sections is None:
-            title = lines[number - 1].strip() if number else ""
-            if not title:
-                raise ValueError(f"{path}:{number + 1}: a case needs a title line before '.'")
-            sections = [[]]
-        elif len(sections) < 2:
-            sections.append([])
-        else:
-            cases.append((title, decode("".join(sections[0])), decode("".join(sections[1]))))
-            sections = None
-    if sections is not None:
-        raise ValueError(f"{path}: case {title!r} is not closed with '.'")
-    titles = [case[0] for case in cases]
-    duplicates = sorted({t for t in titles if titles.count(t) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicate titles {duplicates}")
-    return cases
-
-
-def cases(name: str) -> list[Any]:
-    """The cases of one fixture file as pytest parameters, the title as id."""
-    return [
-        pytest.param(text, expected, id=title)
-        for title, text, expected in read_fixtures(FIXTURES / name)
-    ]
-
-
-PLACEHOLDER_CASES = cases("placeholders.md")
-JINJA_CASES = cases("jinja.md")
+PLACEHOLDER_CASES = fixture_cases("placeholders.md")
+JINJA_CASES = fixture_cases("jinja.md")
 
 
 def listing(placeholders: tuple[Placeholder, ...]) -> str:
@@ -107,7 +53,7 @@ def test_reader_translates_markers_and_titles(tmp_path: Path) -> None:
         "comment\n\nfirst\n.\na␍\n→b⍽\n.\nout\n.\n\nsecond\n.\nno newline␄\n.\nx\n.\n",
         encoding="utf-8",
     )
-    assert read_fixtures(fixture) == [
+    assert read_cases(fixture) == [
         ("first", "a\r\n\tb\u00a0\n", "out\n"),
         ("second", "no newline", "x\n"),
     ]
@@ -117,7 +63,7 @@ def test_reader_rejects_an_unclosed_case(tmp_path: Path) -> None:
     fixture = tmp_path / "f.md"
     fixture.write_text("title\n.\ninput\n.\n", encoding="utf-8")
     with pytest.raises(ValueError, match="case 'title' is not closed"):
-        read_fixtures(fixture)
+        read_cases(fixture)
 
 
 def test_fixture_files_have_cases() -> None:

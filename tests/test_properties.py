@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tenantdocs.errors import Location, Severity
-from tenantdocs.keys import KEYS, value_problem
+from tenantdocs.keys import KEYS, key_spec, value_problem
 from tenantdocs.placeholders import (
     JINJA_PRAGMA,
     Context,
@@ -25,7 +25,7 @@ from tenantdocs.placeholders import (
     scan_placeholders,
     scan_template,
 )
-from tenantdocs.render import COPYABLE_KEYS, Renderer, escape_value
+from tenantdocs.render import Renderer, escape_value
 from tenantdocs.templates import App, TemplateSet
 from tenantdocs.values import Origin, Provenance, ResolvedValue, ValueSet
 
@@ -189,7 +189,7 @@ def test_value_in_prose_never_becomes_markup(value: str, key: str, layout: str) 
     elements, text = shape(site_markdown().convert(page.format(written)))
     assert elements == expected_elements
     assert text == expected_text.replace(NEUTRAL, value)
-    if key in COPYABLE_KEYS:
+    if key_spec(key).copyable:
         assert written.startswith('<code class="td-value">')
 
 

@@ -429,7 +429,7 @@ SECRET_GUIDE = "Sign in at %metadata:singleSignOnServiceUrl% to set up %metadata
 def test_values_no_template_uses_reach_neither_the_site_nor_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Defences: reference._quick_reference shows a tenant-file value only where the app's
+    # Defences: adminpages._home_values shows a tenant-file value only where the app's
     # guide uses it (before: the home page listed an unused singleSignOutServiceUrl), the
     # provenance panel lists only keys a page uses, and warnings name keys, never values.
     monkeypatch.chdir(tmp_path)

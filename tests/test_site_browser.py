@@ -12,6 +12,8 @@ import http.server
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -237,7 +239,7 @@ def test_copy_button_puts_the_value_on_the_clipboard(tab: Tab) -> None:
 
     page = tab.open("/contoso/index.html")
     thumbprint = metadata_certificate("wingtip-tickets").thumbprint
-    wingtip = page.locator("div.td-quickref").nth(4)
+    wingtip = page.locator("div.td-apps tbody tr", has_text="Wingtip Tickets")
     wingtip.locator("code.td-value", has_text=thumbprint).locator("+ button.td-copy").click()
     assert page.evaluate("navigator.clipboard.readText()") == thumbprint
 
@@ -292,7 +294,7 @@ def test_search_finds_a_guide_by_app_name_and_by_value(tab: Tab) -> None:
 
     thumbprint = metadata_certificate("tailspin-travel").thumbprint
     found = _search(tab, thumbprint)
-    # Only Tailspin's guide and the home page's quick reference carry its thumbprint.
+    # Only Tailspin's guide and its row in the home's table of apps carry its thumbprint.
     assert {url.split("?")[0] for url in found} == {
         f"{tab.base}/contoso/index.html",
         f"{tab.base}/contoso/tailspin-travel/index.html",
@@ -310,7 +312,7 @@ def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None
         try:
             page = tab.open("/contoso/index.html")
             expect(page.locator("body")).to_have_attribute("data-md-color-scheme", material)
-            expect(page.locator("div.td-quickref")).to_have_count(5)
+            expect(page.locator("div.td-apps tbody tr")).to_have_count(5)
             suffix = "" if scheme == "light" else "-dark"
             tab.shoot(f"home-contoso{suffix}.png")
             tab.open("/contoso/litware-crm/index.html")
@@ -351,6 +353,50 @@ def test_certificate_about_to_expire_is_a_visible_warning(tab: Tab) -> None:
     )
     expect(page.locator("article .td-status--expiring").first).to_be_visible()
     tab.shoot("guide-contoso-certificate-expiring.png")
+
+
+WORKLOAD = REPO.parent / "shared" / "bench" / "make_workload.py"
+SCREEN = 900
+
+
+@pytest.mark.skipif(not WORKLOAD.is_file(), reason="../shared/bench is not here")
+def test_home_of_30_apps_fits_in_about_two_screens(
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run([sys.executable, str(WORKLOAD), "1", "30", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--jobs", "1"]) == 0
+    tenant = re.search(
+        r"^tenant_id: (\S+)$", (tmp_path / "tenants" / "tenant-000.yml").read_text(), re.M
+    )
+    assert tenant is not None
+    tenant_id = tenant.group(1)
+    login_url = f"https://login.microsoftonline.com/{tenant_id}/saml2"
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "site"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    context, tab = _open_tab(browser, f"http://127.0.0.1:{httpd.server_address[1]}")
+    try:
+        page = tab.open("/tenant-000/index.html")
+        expect(page.locator("div.td-apps tbody tr")).to_have_count(30)
+        tab.shoot("home-30-apps.png")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        assert height <= 2.1 * SCREEN, height
+        # The sign-on URL every app shares is shown once, with its copy button and source.
+        shared = page.locator("article code.td-value", has_text=login_url)
+        expect(shared).to_have_count(2)  # the sign-on and the sign-out URL
+        row = page.locator("div.td-shared tr", has_text="Sign-on URL")
+        expect(row.locator("code.td-value + button.td-copy")).to_have_count(1)
+        expect(row).to_contain_text("tenant file, tenants/tenant-000.yml:4")
+        row.locator("button.td-copy").click()
+        assert page.evaluate("navigator.clipboard.readText()") == login_url
+    finally:
+        context.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    _check_closed_network(tab)
 
 
 def test_every_page_loads_without_errors_or_other_hosts(tab: Tab, site: Path) -> None:

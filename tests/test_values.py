@@ -175,7 +175,8 @@ def test_each_source_beats_the_ones_below(
 
 def test_metadata_provenance_names_the_element() -> None:
     value = _layered(3).values["singleSignOnServiceUrl"]
-    assert value.provenance.detail == "tenants/contoso/litware-crm.xml: SingleSignOnService"
+    assert value.provenance.document == "tenants/contoso/litware-crm.xml"
+    assert value.provenance.element == "SingleSignOnService"
 
 
 def test_metadata_replaces_every_derived_endpoint_but_keeps_derived_ids() -> None:

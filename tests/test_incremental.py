@@ -1,0 +1,79 @@
+"""Incremental builds: the hashes of a plan and the decisions made from a manifest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tenantdocs import publish
+from tenantdocs.errors import Location
+from tenantdocs.incremental import RunInputs, digests, rebuild_reason, sha, up_to_date
+from tenantdocs.sitebuild import SitePlan
+
+SHARED = RunInputs(tool="tenantdocs 0", templates="t", base_config="b", site_assets="a")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def plan(pages: dict[str, str], files: dict[str, bytes] | None = None) -> SitePlan:
+    """A site plan with these pages and files."""
+    return SitePlan(
+        site_name="Contoso",
+        pages=pages,
+        files=files or {},
+        nav=[{"Home": "index.md"}],
+        base_config=None,
+        sources={"": Location(Path("tenants/contoso.yml"))},
+    )
+
+
+def publish_tenant(site: Path, slug: str, manifest: dict[str, object]) -> None:
+    """A published tenant folder with its manifest."""
+    (site / slug).mkdir(parents=True)
+    publish.write_manifest(site, slug, manifest)
+
+
+def test_sha() -> None:
+    assert sha(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_digests_name_every_page_and_file() -> None:
+    found = digests(plan({"index.md": "home"}, {"app/cert.cer": b"x"}), SHARED)
+    assert sorted(found) == [
+        "base config",
+        "file app/cert.cer",
+        "page index.md",
+        "site",
+        "site assets",
+        "tool",
+    ]
+    assert found["page index.md"] == sha(b"home")
+    assert found["tool"] == "tenantdocs 0"
+    other = digests(plan({"index.md": "home!"}, {"app/cert.cer": b"x"}), SHARED)
+    assert [k for k in found if found[k] != other[k]] == ["page index.md"]
+
+
+def test_rebuild_reason(tmp_path: Path) -> None:
+    new = {"page a.md": "1", "page b.md": "2"}
+    assert rebuild_reason(tmp_path, "t", new, force=True) == "--force"
+    assert rebuild_reason(tmp_path, "t", new, force=False) == "not built before"
+    publish_tenant(tmp_path, "t", {"digests": new})
+    assert rebuild_reason(tmp_path, "t", new, force=False) is None
+    assert rebuild_reason(tmp_path, "t", {**new, "page b.md": "3"}, force=False) == (
+        "changed: page b.md"
+    )
+    many = {f"page {i}.md": "x" for i in range(8)}
+    assert rebuild_reason(tmp_path, "t", many, force=False) == (
+        "changed: page 0.md, page 1.md, page 2.md, page 3.md, page 4.md and 5 more"
+    )
+
+
+def test_up_to_date(tmp_path: Path) -> None:
+    assert not up_to_date(tmp_path, "t", "abc", NOW)  # never built
+    later = (NOW + timedelta(days=1)).isoformat()
+    publish_tenant(tmp_path, "t", {"inputs": "abc", "stable_until": later})
+    assert up_to_date(tmp_path, "t", "abc", NOW)
+    assert not up_to_date(tmp_path, "t", "abd", NOW)  # other inputs
+    assert not up_to_date(tmp_path, "t", None, NOW)  # inputs that cannot be judged
+    assert not up_to_date(tmp_path, "t", "abc", NOW + timedelta(days=2))  # a threshold passed
+    publish.write_manifest(tmp_path, "t", {"inputs": "abc", "stable_until": None})
+    assert up_to_date(tmp_path, "t", "abc", NOW + timedelta(days=400))

@@ -1,0 +1,105 @@
+"""Sentinels for sharing one MkDocs run: the pure parts, and the check of a built skeleton."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tenantdocs.errors import Location
+from tenantdocs.sitebuild import SitePlan
+from tenantdocs.skeleton import (
+    SENTINEL,
+    fill_text,
+    sentinel,
+    sentinelize,
+    skeleton_problem,
+    varying_roles,
+)
+
+LOGIN = "https://login.example/11bb11bb/saml2"
+
+
+def plan(page: str, name: str = "Contoso Ltd") -> SitePlan:
+    """A one-page site plan."""
+    return SitePlan(
+        site_name=name,
+        pages={"app/index.md": page},
+        files={},
+        nav=[{"Home": "index.md"}, {"App": "app/index.md"}],
+        base_config=None,
+        sources={"": Location(Path("tenants/contoso.yml"))},
+    )
+
+
+def test_sentinels_are_fixed_per_role_and_look_alike() -> None:
+    first, second = sentinel("app:IssuerUri"), sentinel("tenant:name")
+    assert first == sentinel("app:IssuerUri") != second
+    assert SENTINEL.fullmatch(first) and SENTINEL.fullmatch(second)
+
+
+def test_varying_roles() -> None:
+    assert varying_roles([]) == set()
+    tenants = [
+        [("tenant:name", "Contoso"), ("app:url", LOGIN), ("app:only here", "x")],
+        [("tenant:name", "Fabrikam"), ("app:url", LOGIN)],
+    ]
+    assert varying_roles(tenants) == {"tenant:name", "app:only here"}
+
+
+def test_plain_varying_values_become_sentinels_and_come_back() -> None:
+    site = plan(f"Sign in at {LOGIN} as Contoso Ltd.\n")
+    roles = [("tenant:name", "Contoso Ltd"), ("app:url", LOGIN)]
+    shared = sentinelize(site, roles, {"tenant:name", "app:url"})
+    assert shared is not None
+    name, url = sentinel("tenant:name"), sentinel("app:url")
+    assert shared.site.site_name == name
+    assert shared.site.pages["app/index.md"] == f"Sign in at {url} as {name}.\n"
+    assert dict(shared.values) == {name: "Contoso Ltd", url: LOGIN}
+    assert fill_text(shared.site.pages["app/index.md"], shared.values) == site.pages["app/index.md"]
+
+
+def test_tenants_that_differ_only_in_plain_values_get_one_key() -> None:
+    varying = {"tenant:name"}
+    one = sentinelize(plan("Hello Contoso Ltd\n"), [("tenant:name", "Contoso Ltd")], varying)
+    other = sentinelize(
+        plan("Hello Fabrikam Inc\n", "Fabrikam Inc"), [("tenant:name", "Fabrikam Inc")], varying
+    )
+    assert one is not None and other is not None
+    assert one.key == other.key
+    assert one.site == other.site
+
+
+def test_values_escaping_could_change_are_not_shared() -> None:
+    # `&` is escaped in HTML: such a value would not stand where its sentinel stands.
+    site = plan("Hello A&B Corp\n", "A&B Corp")
+    assert sentinelize(site, [("tenant:name", "A&B Corp")], {"tenant:name"}) is None
+    # A value that does not vary is text like any other.
+    assert sentinelize(plan("Hi Contoso Ltd\n"), [("tenant:name", "Contoso Ltd")], set()) is None
+
+
+def test_inputs_that_already_hold_sentinel_text_are_not_shared() -> None:
+    site = plan("Contoso Ltd wrote zqxtdv here\n")
+    assert sentinelize(site, [("tenant:name", "Contoso Ltd")], {"tenant:name"}) is None
+
+
+def test_fill_text_leaves_an_unknown_sentinel() -> None:
+    unknown = sentinel("other:role")
+    assert fill_text(f"a {unknown} b", {sentinel("x"): "y"}) == f"a {unknown} b"
+
+
+def test_a_built_skeleton_is_checked_for_every_trace_of_a_sentinel(tmp_path: Path) -> None:
+    mark = sentinel("tenant:name")
+    (tmp_path / "index.html").write_text(f"<h1>{mark}</h1>", encoding="utf-8")
+    assert skeleton_problem(tmp_path, {mark}) is None
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "index.html").write_text(f'<a id="{mark.lower()}">', encoding="utf-8")
+    assert skeleton_problem(tmp_path, {mark}) == "a sentinel was rewritten in app/index.html"
+    (tmp_path / "app" / "index.html").unlink()
+    (tmp_path / "shot.png").write_bytes(b"\x89PNG" + mark.encode())
+    assert skeleton_problem(tmp_path, {mark}) == "a sentinel reached shot.png"
+    (tmp_path / "shot.png").unlink()
+    (tmp_path / "code.html").write_text(
+        f'<div class="highlight"><pre><span class="n">{mark}</span></pre></div>', encoding="utf-8"
+    )
+    assert skeleton_problem(tmp_path, {mark}) == (
+        "a sentinel stands outside a string in highlighted code in code.html"
+    )
