@@ -45,7 +45,7 @@ from tenantdocs.pipeline import (
 )
 from tenantdocs.placeholders import ScannedTemplate
 from tenantdocs.render import Page, Renderer
-from tenantdocs.sitebuild import LiveSite, serve_live
+from tenantdocs.sitebuild import LiveSite, SitePlan, serve_live
 from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
 from tenantdocs.templates import (
     GUIDE,
@@ -195,7 +195,7 @@ class Preview:
         kept.until = datetime.fromisoformat(plan.stable_until) if plan.stable_until else None
         site_dir = self.root / slug
         try:
-            if site_dir.is_dir() and kept.site.can_update(plan.site):
+            if site_dir.is_dir() and _page_by_page(kept.site, plan.site):
                 changed, found = kept.site.update(plan.site, site_dir)
                 how = _changed(changed)
             else:
@@ -280,6 +280,16 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
         on_request=lambda first_segment: preview.ensure(first_segment),
     )
     return 0
+
+
+def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:
+    """Whether to rebuild only the changed pages in place. When most pages changed (a shared
+    part, a tenant-wide value), a full build costs about the same, and it is swapped in at
+    once, so no one browsing meanwhile sees half the pages old and half new."""
+    if not site.can_update(plan):
+        return False
+    pages = sum(1 for path in site.changed(plan) if path.endswith(".md"))
+    return pages <= len(plan.pages) // 2
 
 
 def _changed(docs_paths: Sequence[str]) -> str:

@@ -409,12 +409,16 @@ class LiveSite:
         self._last = plan
         return warnings
 
+    def changed(self, plan: SitePlan) -> list[str]:
+        """Docs paths of the pages and files whose bytes differ from the last build's."""
+        return [p for p, data in _docs_files(plan).items() if self._last_docs.get(p) != data]
+
     def update(self, plan: SitePlan, site_dir: Path) -> tuple[list[str], list[Problem]]:
         """Rebuild in ``site_dir`` the pages and files that changed; return their docs paths
         and MkDocs' warnings. Only for a plan :meth:`can_update` accepts."""
         assert self.can_update(plan), "a full build is needed"
         wanted = _docs_files(plan)
-        changed = [p for p, data in wanted.items() if self._last_docs.get(p) != data]
+        changed = self.changed(plan)
         if not changed:
             self._last = plan
             return [], []
