@@ -10,6 +10,12 @@ only in values.
     python benchmarks/run.py                      # 20 x 30: peer vs tenantdocs, ratio
     python benchmarks/run.py --large              # also 500 x 50: full, no-op, one changed
     python benchmarks/run.py --tenants 50 --pages 10 --jobs 2 --json results.json
+    python benchmarks/run.py --fetch-only         # only the fetch workload (no peer needed)
+
+The fetch workload (``--fetch``, on by default) serves 50 tenants x 10 apps, each app with
+its own ``metadata_url`` (500 documents, each with a signing certificate), from a loopback
+server answering every request after 100 ms, and times a cold ``build`` (empty site and
+cache) and then ``refresh`` (every URL confirmed with a 304).
 
 Times are wall clock on this machine; peak memory is the largest resident set of any
 process of the run (os.wait4). Each command runs in a fresh process.
@@ -18,14 +24,18 @@ process of the run (os.wait4). Each command runs in a fresh process.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,9 +52,11 @@ class Measurement:
     pages: int
 
 
-def run(name: str, command: list[str], cwd: Path, pages: int) -> Measurement:
+def run(
+    name: str, command: list[str], cwd: Path, pages: int, extra_env: dict[str, str] | None = None
+) -> Measurement:
     """Run ``command`` to completion; fail loudly if it fails."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -114,6 +126,134 @@ def large(shared: Path, tenants: int, pages: int, jobs: int, root: Path) -> list
     return results
 
 
+# --- the fetch workload: metadata URLs answered by a slow loopback server -------------------
+
+FETCH_TENANTS = 50
+FETCH_APPS = 10
+FETCH_LATENCY = 0.1
+
+
+def fetch_documents(tenants: int, apps: int) -> dict[str, bytes]:
+    """Valid IdP metadata for every tenant x app, keyed by URL path; a certificate per tenant."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    documents = {}
+    for t in range(tenants):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"idp-{t:03d}.example.com")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(t + 1)
+            .not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=365))
+            .sign(key, hashes.SHA256())
+        )
+        text = base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")
+        for a in range(apps):
+            entity = f"https://idp-{t:03d}.example.com/app-{a:03d}"
+            documents[f"/t{t:03d}/app-{a:03d}.xml"] = (
+                '<?xml version="1.0" encoding="utf-8"?>\n'
+                '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
+                f' xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">'
+                '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+                '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
+                f"<ds:X509Certificate>{text}</ds:X509Certificate>"
+                "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+                '<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"'
+                f' Location="{entity}/slo"/>'
+                '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"'
+                f' Location="{entity}/sso"/>'
+                "</md:IDPSSODescriptor></md:EntityDescriptor>\n"
+            ).encode()
+    return documents
+
+
+def slow_server(documents: dict[str, bytes], latency: float) -> ThreadingHTTPServer:
+    """A loopback server answering every GET after ``latency`` seconds, with ETags (304)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real IdPs allow
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms stall
+
+        def do_GET(self) -> None:
+            time.sleep(latency)
+            body = documents.get(self.path)
+            if body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/samlmetadata+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128  # the default 5 drops connections opened together
+
+    return Server(("127.0.0.1", 0), Handler)
+
+
+def fetch_workload(
+    shared: Path, jobs: int, root: Path, per_host: int | None = None
+) -> list[Measurement]:
+    """Cold build and refresh of 50 tenants x 10 apps, every app its own metadata URL."""
+    tenants, apps = FETCH_TENANTS, FETCH_APPS
+    work = workload(shared, tenants, apps, root)
+    documents = fetch_documents(tenants, apps)
+    server = slow_server(documents, FETCH_LATENCY)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        for t, path in enumerate(sorted((work / "tenants").glob("*.yml"))):
+            entries = "".join(
+                f"  app-{a:03d}:\n    metadata_url: http://127.0.0.1:{port}/t{t:03d}/app-{a:03d}.xml\n"
+                for a in range(apps)
+            )
+            path.write_text(f"name: Tenant {t:03d}\napps:\n{entries}", encoding="utf-8")
+        env = {"TENANTDOCS_ALLOW_LOOPBACK_HTTP": "1"}
+        urls = tenants * apps
+        limit = ["--per-host", str(per_host)] if per_host else []
+        shown = f", --per-host {per_host}" if per_host else ""
+        results = [
+            run(
+                f"cold build, {urls} URLs at {FETCH_LATENCY * 1000:.0f} ms{shown}",
+                tenantdocs("build", "--jobs", str(jobs), *limit),
+                work,
+                urls,
+                env,
+            ),
+            run(f"refresh, {urls} URLs (304){shown}", tenantdocs("refresh", *limit), work, 0, env),
+        ]
+    finally:
+        server.shutdown()
+        server.server_close()
+    return results
+
+
 def report(results: list[Measurement]) -> None:
     width = max(len(m.name) for m in results)
     for m in results:
@@ -138,11 +278,24 @@ def main() -> int:
         "--large", action="store_true", help="also run 500 x 50 full / no-op / one changed"
     )
     parser.add_argument("--json", type=Path, help="write the measurements here")
+    parser.add_argument(
+        "--fetch-only", action="store_true", help="run only the fetch workload (500 URLs)"
+    )
+    parser.add_argument(
+        "--per-host", type=int, help="the fetch workload's --per-host (default: the tool's)"
+    )
     args = parser.parse_args()
     if not (args.shared / "bench" / "make_workload.py").is_file():
         sys.exit(f"no workload generator under {args.shared}/bench")
     with tempfile.TemporaryDirectory(prefix="tenantdocs-bench-") as folder:
         root = Path(folder)
+        fetched = fetch_workload(args.shared, args.jobs, root, args.per_host)
+        print(f"# fetch: {FETCH_TENANTS} tenants x {FETCH_APPS} apps, one metadata URL each")
+        report(fetched)
+        if args.fetch_only:
+            if args.json:
+                args.json.write_text(json.dumps([asdict(m) for m in fetched], indent=2) + "\n")
+            return 0
         results = compare(args.shared, args.tenants, args.pages, args.jobs, root)
         print(f"# {args.tenants} tenants x {args.pages} guides, {os.cpu_count()} cores")
         report(results)
@@ -153,6 +306,7 @@ def main() -> int:
             print("# 500 tenants x 50 guides")
             report(big)
             results += big
+        results += fetched
     if args.json:
         args.json.write_text(json.dumps([asdict(m) for m in results], indent=2) + "\n")
     return 0

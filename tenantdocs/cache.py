@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tenantdocs.publish import write_atomic
+from tenantdocs.files import write_atomic
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 from tenantdocs import __version__
 from tenantdocs.errors import Location, Problem, PublishError, Severity, TenantdocsError
-from tenantdocs.pipeline import Project, Selection, build, check, default_jobs, refresh
+from tenantdocs.fetch import DEFAULT_FETCH_JOBS, DEFAULT_PER_HOST, MAX_PER_HOST, FetchSettings
+from tenantdocs.pipeline import Project, Selection, build, check, default_jobs
 from tenantdocs.publish import write_atomic
+from tenantdocs.refresh import refresh
 from tenantdocs.report import RunResult, TenantResult, TenantStatus, problem_json
 
 
@@ -37,6 +39,41 @@ def _jobs(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
     return int(text)
+
+
+def _per_host(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PER_HOST:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number from 1 to {MAX_PER_HOST}")
+    return int(text)
+
+
+def _fetch_options() -> argparse.ArgumentParser:
+    """Options of the commands that fetch metadata (build, check, refresh); ``serve`` takes
+    the environment's switches only."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("fetching metadata")
+    group.add_argument(
+        "--fetch-jobs",
+        type=_jobs,
+        default=DEFAULT_FETCH_JOBS,
+        metavar="N",
+        help=f"metadata URLs fetched at once (default: {DEFAULT_FETCH_JOBS})",
+    )
+    group.add_argument(
+        "--per-host",
+        type=_per_host,
+        default=DEFAULT_PER_HOST,
+        metavar="N",
+        help=f"requests in flight to one host at once, at most {MAX_PER_HOST}"
+        f" (default: {DEFAULT_PER_HOST})",
+    )
+    group.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        help="allow metadata hosts on private, loopback, link-local or reserved addresses"
+        " (also TENANTDOCS_ALLOW_PRIVATE_HOSTS=1); never allowed by a tenant file",
+    )
+    return parent
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -89,8 +126,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tenantdocs {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fetching = _fetch_options()
     build_parser = commands.add_parser(
-        "build", parents=[common], help="build and publish tenant sites (the default)"
+        "build", parents=[common, fetching], help="build and publish tenant sites (the default)"
     )
     build_parser.add_argument(
         "--jobs",
@@ -111,7 +149,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "check",
-        parents=[common],
+        parents=[common, fetching],
         help="validate every template against every tenant; write nothing",
     )
     serve_parser = commands.add_parser(
@@ -136,7 +174,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "refresh",
-        parents=[common],
+        parents=[common, fetching],
         help="fetch metadata URLs, update the cache, report what changed",
     )
     return parser
@@ -161,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs=getattr(args, "jobs", 1),
         force=getattr(args, "force", False),
         offline=getattr(args, "offline", False),
+        fetching=FetchSettings(
+            jobs=getattr(args, "fetch_jobs", DEFAULT_FETCH_JOBS),
+            per_host=getattr(args, "per_host", DEFAULT_PER_HOST),
+            allow_private_hosts=getattr(args, "allow_private_hosts", False),
+        ),
     )
     if args.command == "serve" and len(selection.slugs) != 1:
         parser.print_usage(sys.stderr)

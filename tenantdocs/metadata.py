@@ -7,29 +7,27 @@ browser would run (it is published byte for byte), namespace-aware, and values a
 from the ``IDPSSODescriptor`` only (WS-Federation ``RoleDescriptor`` elements repeat the
 keys and are ignored). Signatures are not verified: the document is trusted as far as the
 HTTPS connection or the tenant file that names it.
+
+Pure: bytes in, :class:`IdpMetadata` out. A problem is a :class:`DocumentProblem` with the
+line (and column) in the document, so each caller words it for its source: a local file is
+located in that file, a fetched document by the tenant file line naming its URL.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
+from typing import Any
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-if TYPE_CHECKING:
-    import requests
-
 from tenantdocs.certificates import Certificate, CertificateError, load_certificate
-from tenantdocs.errors import Location, MetadataError, Problem
-from tenantdocs.keys import KEYS, shorten, value_problem
+from tenantdocs.errors import Location, MetadataError, Problem, Severity
+from tenantdocs.keys import shorten, value_problem
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -41,6 +39,36 @@ MAX_XML_DEPTH = 64
 (walking a tree 100,000 elements deep would exhaust Python's stack)."""
 
 _URL = re.compile(r"https?://[^\s<>`\"]+", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentProblem:
+    """One thing wrong with a metadata document, and where in the document it is."""
+
+    message: str
+    """What is wrong, in one line."""
+    line: int = 0
+    """1-based line in the document, or 0 for the whole document."""
+    column: int = 0
+    """1-based column, or 0 when only the line is known."""
+
+    def located(
+        self, path: Path, severity: Severity = Severity.ERROR, tenant: str | None = None
+    ) -> Problem:
+        """This problem in the local file ``path``."""
+        return Problem(Location(path, self.line, self.column), self.message, severity, tenant)
+
+    def worded(self) -> str:
+        """This problem for a message that names the document another way (by its URL)."""
+        return f"at line {self.line}: {self.message}" if self.line else self.message
+
+
+class InvalidMetadata(Exception):
+    """Raised by :func:`read_metadata` for a document it cannot use; carries the problem."""
+
+    def __init__(self, problem: DocumentProblem) -> None:
+        self.problem = problem
+        super().__init__(problem.worded())
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,56 +87,80 @@ class IdpMetadata:
     """The earliest ``validUntil`` on the chosen entity or its ancestors."""
     raw: bytes
     """The document byte for byte, published as the metadata download."""
+    notes: tuple[DocumentProblem, ...] = ()
+    """Warnings about the document (a certificate RFC 5280 forbids), each at its line."""
 
 
 def parse_metadata(data: bytes, path: Path, entity_id: str | None = None) -> IdpMetadata:
-    """Parse a metadata document; ``path`` names it in errors (file or URL)."""
-    where = Location(path)
+    """Parse the local metadata file ``path``; a problem is a MetadataError located in it."""
+    try:
+        return read_metadata(data, entity_id)
+    except InvalidMetadata as exc:
+        raise MetadataError(exc.problem.located(path)) from None
+
+
+def read_metadata(data: bytes, entity_id: str | None = None) -> IdpMetadata:
+    """Parse a metadata document; raise :class:`InvalidMetadata` saying what and where."""
     if len(data) > MAX_METADATA_BYTES:
-        raise MetadataError(Problem(where, f"metadata is larger than {MAX_METADATA_BYTES} bytes"))
-    root = _parse_xml(data, path)
-    candidates = list(_entities(root, ()))
+        raise _invalid(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+    tree = _parse_xml(data)
+    candidates = list(_entities(tree.root, ()))
     idps = [
         (e, limits) for e, limits in candidates if e.find(f"{{{MD}}}IDPSSODescriptor") is not None
     ]
     if entity_id is not None:
         chosen = [(e, limits) for e, limits in candidates if e.get("entityID") == entity_id]
         if not chosen:
-            raise MetadataError(
-                Problem(where, f"no entity with entityID '{entity_id}' in the metadata")
-            )
+            raise _invalid(f"no entity with entityID '{entity_id}' in the metadata")
         if len(chosen) > 1:
             # Which one is meant is anyone's guess (an injected copy could come first).
-            raise MetadataError(
-                Problem(where, f"{len(chosen)} entities have entityID '{entity_id}'; expected one")
+            raise _invalid(
+                f"{len(chosen)} entities have entityID '{entity_id}'; expected one",
+                tree.at(chosen[1][0]),
             )
         if chosen[0][0].find(f"{{{MD}}}IDPSSODescriptor") is None:
-            raise MetadataError(
-                Problem(
-                    where, f"entity '{entity_id}' is not an identity provider (no IDPSSODescriptor)"
-                )
+            raise _invalid(
+                f"entity '{entity_id}' is not an identity provider (no IDPSSODescriptor)",
+                tree.at(chosen[0][0]),
             )
         entity, limits = chosen[0]
     elif len(idps) == 1:
         entity, limits = idps[0]
     elif not idps:
-        raise MetadataError(
-            Problem(where, "metadata has no identity provider (no IDPSSODescriptor)")
-        )
+        raise _invalid("metadata has no identity provider (no IDPSSODescriptor)")
     else:
         found = sorted(shorten(e.get("entityID", "?")) for e, _ in idps)
         names = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-        raise MetadataError(
-            Problem(
-                where,
-                f"metadata holds {len(idps)} identity providers; set 'entity_id' to one of: {names}",
-            )
+        raise _invalid(
+            f"metadata holds {len(idps)} identity providers; set 'entity_id' to one of: {names}"
         )
-    return _idp(entity, limits, data, where)
+    return _idp(tree, entity, limits, data)
+
+
+def _invalid(message: str, where: tuple[int, int] = (0, 0)) -> InvalidMetadata:
+    return InvalidMetadata(DocumentProblem(message, *where))
+
+
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    """A parsed document and where each of its elements starts."""
+
+    root: ET.Element
+    """The document element."""
+    positions: dict[ET.Element, tuple[int, int]]
+    """Line and column (1-based) of each element's start tag."""
+
+    def at(self, element: ET.Element) -> tuple[int, int]:
+        """Where ``element`` starts (0, 0 if unknown)."""
+        return self.positions.get(element, (0, 0))
 
 
 class _Refused(Exception):
-    """Raised by :class:`_GuardedBuilder` to stop the parse; carries the user's message."""
+    """Raised by :class:`_GuardedBuilder` to stop the parse; carries the message and place."""
+
+    def __init__(self, message: str, where: tuple[int, int]) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 # Namespaces whose elements a browser runs or renders: the metadata is published byte for
@@ -123,23 +175,35 @@ _ACTIVE_NAMESPACES = (
 
 
 class _GuardedBuilder(ET.TreeBuilder):
-    """An ElementTree builder that stops the parse at :data:`MAX_XML_DEPTH` levels, at an
-    element a browser would run (HTML, SVG…) and at a processing instruction (a stylesheet)."""
+    """An ElementTree builder that records where each element starts and stops the parse at
+    :data:`MAX_XML_DEPTH` levels, at an element a browser would run (HTML, SVG…) and at a
+    processing instruction (a stylesheet)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.depth = 0
+        self.expat: Any = None  # the parser's expat object, for positions (set after creation)
+        self.positions: dict[ET.Element, tuple[int, int]] = {}
+
+    def here(self) -> tuple[int, int]:
+        """The position of the event being handled (expat columns are 0-based)."""
+        return self.expat.CurrentLineNumber, self.expat.CurrentColumnNumber + 1
 
     def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
         self.depth += 1
         if self.depth > MAX_XML_DEPTH:
-            raise _Refused(f"metadata nests elements more than {MAX_XML_DEPTH} levels deep")
+            raise _Refused(
+                f"metadata nests elements more than {MAX_XML_DEPTH} levels deep", self.here()
+            )
         if tag.startswith("{") and tag[1:].split("}", 1)[0] in _ACTIVE_NAMESPACES:
             raise _Refused(
                 "metadata must not contain HTML, SVG, MathML or XSLT elements"
-                " (a browser would run them in the published copy)"
+                " (a browser would run them in the published copy)",
+                self.here(),
             )
-        return super().start(tag, attrs)
+        element = super().start(tag, attrs)
+        self.positions[element] = self.here()
+        return element
 
     def end(self, tag: str) -> ET.Element:
         self.depth -= 1
@@ -147,22 +211,25 @@ class _GuardedBuilder(ET.TreeBuilder):
 
     def pi(self, target: str, text: str | None = None) -> ET.Element:
         raise _Refused(
-            f"metadata must not contain processing instructions (<?{shorten(target, 20)} …?>)"
+            f"metadata must not contain processing instructions (<?{shorten(target, 20)} …?>)",
+            self.here(),
         )
 
 
-def _parse_xml(data: bytes, path: Path) -> ET.Element:
+def _parse_xml(data: bytes) -> _Tree:
+    builder = _GuardedBuilder()
     parser = SafeET.DefusedXMLParser(
-        target=_GuardedBuilder(),
+        target=builder,
         forbid_dtd=True,
         forbid_entities=True,
         forbid_external=True,
     )
+    builder.expat = parser.parser  # the pure-Python XMLParser defusedxml extends keeps it
     try:
         parser.feed(data)
-        return parser.close()
+        return _Tree(parser.close(), builder.positions)
     except _Refused as exc:
-        message = str(exc)
+        raise _invalid(str(exc), exc.where) from None
     except defusedxml.DTDForbidden:
         message = "metadata must not contain a DOCTYPE (DTDs are refused)"
     except defusedxml.EntitiesForbidden:
@@ -172,18 +239,15 @@ def _parse_xml(data: bytes, path: Path) -> ET.Element:
     except ET.ParseError as exc:
         line, column = exc.position
         reason = str(exc).split(":")[0]
-        raise MetadataError(
-            Problem(Location(path, line, column + 1), f"metadata is not well-formed XML: {reason}")
-        ) from None
-    raise MetadataError(Problem(Location(path), message))
+        raise _invalid(f"metadata is not well-formed XML: {reason}", (line, column + 1)) from None
+    raise _invalid(message, (builder.expat.CurrentLineNumber, 0))
 
 
 def _entities(
-    element: ET.Element, limits: tuple[str, ...]
-) -> list[tuple[ET.Element, tuple[str, ...]]]:
-    """EntityDescriptors below ``element`` with the validUntil values of their ancestors."""
-    valid_until = element.get("validUntil")
-    here = (*limits, valid_until) if valid_until else limits
+    element: ET.Element, limits: tuple[ET.Element, ...]
+) -> list[tuple[ET.Element, tuple[ET.Element, ...]]]:
+    """EntityDescriptors below ``element`` with their ancestors that carry a validUntil."""
+    here = (*limits, element) if element.get("validUntil") else limits
     if element.tag == f"{{{MD}}}EntityDescriptor":
         return [(element, here)]
     if element.tag == f"{{{MD}}}EntitiesDescriptor":
@@ -191,24 +255,27 @@ def _entities(
     return []
 
 
-def _idp(entity: ET.Element, limits: tuple[str, ...], data: bytes, where: Location) -> IdpMetadata:
+def _idp(
+    tree: _Tree, entity: ET.Element, limits: tuple[ET.Element, ...], data: bytes
+) -> IdpMetadata:
     entity_id = (entity.get("entityID") or "").strip()
+    where = tree.at(entity)
     if not entity_id:
-        raise MetadataError(Problem(where, "EntityDescriptor has no entityID"))
+        raise _invalid("EntityDescriptor has no entityID", where)
     problem = value_problem(entity_id)
     if problem:
         # The entityID becomes IssuerUri, written into pages: refuse markup like tenant values.
-        raise MetadataError(Problem(where, f"entityID is not usable: {problem}"))
+        raise _invalid(f"entityID is not usable: {problem}", where)
     if "{tenantid}" in entity_id.lower():
-        raise MetadataError(
-            Problem(
-                where,
-                f"entityID '{entity_id}' is the multi-tenant 'common' endpoint; use the tenant's own metadata",
-            )
+        raise _invalid(
+            f"entityID '{entity_id}' is the multi-tenant 'common' endpoint;"
+            " use the tenant's own metadata",
+            where,
         )
     descriptor = entity.find(f"{{{MD}}}IDPSSODescriptor")
     assert descriptor is not None  # chosen entities are identity providers
     certificates: dict[str, Certificate] = {}
+    notes: list[DocumentProblem] = []
     for key in descriptor.findall(f"{{{MD}}}KeyDescriptor"):
         if key.get("use", "signing") != "signing":
             continue  # no `use` means both signing and encryption (SAML metadata 2.4.1.1)
@@ -216,256 +283,58 @@ def _idp(entity: ET.Element, limits: tuple[str, ...], data: bytes, where: Locati
             try:
                 cert = load_certificate(element.text or "")
             except CertificateError as exc:
-                raise MetadataError(
-                    Problem(where, f"signing certificate of '{entity_id}': {exc}")
+                raise _invalid(
+                    f"signing certificate of '{entity_id}': {exc}", tree.at(element)
                 ) from None
+            if cert.sha256 not in certificates and not cert.positive_serial:
+                notes.append(
+                    DocumentProblem(
+                        f"signing certificate '{shorten(cert.subject)}' (thumbprint"
+                        f" {cert.thumbprint}) has a negative or zero serial number, which"
+                        " RFC 5280 forbids and some SAML software refuses; published as it is",
+                        *tree.at(element),
+                    )
+                )
             certificates.setdefault(cert.sha256, cert)
     return IdpMetadata(
         entity_id=entity_id,
-        sso_url=_endpoint(descriptor, "SingleSignOnService", where),
-        slo_url=_endpoint(descriptor, "SingleLogoutService", where),
+        sso_url=_endpoint(tree, descriptor, "SingleSignOnService"),
+        slo_url=_endpoint(tree, descriptor, "SingleLogoutService"),
         signing_certificates=tuple(certificates.values()),
-        valid_until=_earliest(limits, where),
+        valid_until=_earliest(tree, limits),
         raw=data,
+        notes=tuple(notes),
     )
 
 
-def _endpoint(descriptor: ET.Element, name: str, where: Location) -> str | None:
-    by_binding: dict[str | None, str | None] = {}
+def _endpoint(tree: _Tree, descriptor: ET.Element, name: str) -> str | None:
+    by_binding: dict[str | None, ET.Element] = {}
     for element in descriptor.findall(f"{{{MD}}}{name}"):
         # The first endpoint of a binding is the one meant, as in other SAML toolkits.
-        by_binding.setdefault(element.get("Binding"), element.get("Location"))
-    url = by_binding.get(REDIRECT) or by_binding.get(POST)
-    if url is None:
+        by_binding.setdefault(element.get("Binding"), element)
+    redirect = by_binding.get(REDIRECT)
+    chosen = redirect if redirect is not None and redirect.get("Location") else by_binding.get(POST)
+    url = chosen.get("Location") if chosen is not None else None
+    if chosen is None or url is None:
         return None
     url = url.strip()
     if not _URL.fullmatch(url):
-        raise MetadataError(Problem(where, f"{name} Location is not an http(s) URL"))
+        raise _invalid(f"{name} Location is not an http(s) URL", tree.at(chosen))
     problem = value_problem(url)
     if problem:
         # Written into pages like tenant values: the same limits (length, control characters).
-        raise MetadataError(Problem(where, f"{name} Location is not usable: {problem}"))
+        raise _invalid(f"{name} Location is not usable: {problem}", tree.at(chosen))
     return url
 
 
-def _earliest(limits: tuple[str, ...], where: Location) -> datetime | None:
+def _earliest(tree: _Tree, limits: tuple[ET.Element, ...]) -> datetime | None:
     parsed = []
-    for text in limits:
+    for element in limits:
+        text = element.get("validUntil", "")
         try:
             parsed.append(datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
-            raise MetadataError(
-                Problem(where, f"validUntil '{shorten(text)}' is not a date-time")
+            raise _invalid(
+                f"validUntil '{shorten(text)}' is not a date-time", tree.at(element)
             ) from None
     return min(parsed, default=None)
-
-
-# --- fetching ----------------------------------------------------------------------------
-
-LOOPBACK_ENV = "TENANTDOCS_ALLOW_LOOPBACK_HTTP"
-TIMEOUT_ENV = "TENANTDOCS_FETCH_TIMEOUT"
-MAX_REDIRECTS = 3
-_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-class MetadataFetchError(Exception):
-    """Raised by :func:`download` when a URL is refused or cannot be fetched; a plain reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class Download:
-    """The answer to one (conditional) GET."""
-
-    url: str
-    """The URL finally answered (after same-host redirects)."""
-    data: bytes | None
-    """The body; None for 304 Not Modified."""
-    etag: str | None
-    """The ETag header, if any."""
-    last_modified: str | None
-    """The Last-Modified header, if any."""
-
-
-def check_url(url: str) -> None:
-    """Refuse anything but https (plain http only to loopback, and only when tests allow it)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    loopback_ok = os.environ.get(LOOPBACK_ENV) == "1" and parts.hostname in _LOOPBACK_HOSTS
-    if parts.scheme == "http" and loopback_ok:
-        return
-    raise MetadataFetchError(f"refusing '{shorten(url)}': metadata must be fetched over https://")
-
-
-def _session() -> requests.Session:
-    """A session that retries connection errors and 5xx answers with backoff (urllib3 Retry)."""
-    import requests  # imported here: builds from local files never pay for it
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
-
-    retry = Retry(
-        total=3,
-        connect=3,
-        read=1,
-        status=3,
-        backoff_factor=0.25,
-        status_forcelist=(500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
-        raise_on_status=False,
-        redirect=False,
-        # A server's Retry-After must not stretch a fetch beyond our own timeouts.
-        respect_retry_after_header=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.trust_env = False  # no proxy or netrc surprises from the environment
-    return session
-
-
-def fetch_timeout() -> float:
-    """Seconds to wait for a connection, and between bytes (``TENANTDOCS_FETCH_TIMEOUT``)."""
-    try:
-        return max(0.1, float(os.environ.get(TIMEOUT_ENV, "10")))
-    except ValueError:
-        return 10.0
-
-
-def download(
-    url: str,
-    *,
-    etag: str | None = None,
-    last_modified: str | None = None,
-    max_bytes: int = MAX_METADATA_BYTES,
-) -> Download:
-    """GET ``url`` conditionally, with timeouts, a size cap and same-host redirects only."""
-    import requests
-    import urllib3.exceptions
-
-    check_url(url)
-    timeout = fetch_timeout()
-    deadline = time.monotonic() + 3 * timeout
-    headers = {"Accept": "application/samlmetadata+xml, application/xml, text/xml"}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    with _session() as session:
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                response = session.get(
-                    url,
-                    headers=headers,
-                    timeout=(timeout, timeout),
-                    stream=True,
-                    allow_redirects=False,
-                )
-            except requests.exceptions.RetryError as exc:
-                raise MetadataFetchError(f"server kept failing ({_reason(exc)})") from None
-            except requests.exceptions.Timeout:
-                raise MetadataFetchError(f"no answer within {timeout:g} s") from None
-            except requests.exceptions.ConnectionError as exc:
-                # A read timeout that used up its retries arrives as a ConnectionError
-                # (a refused connection is a NewConnectionError, a ConnectTimeoutError too).
-                reason = getattr(exc.args[0], "reason", None) if exc.args else None
-                if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
-                    reason, urllib3.exceptions.NewConnectionError
-                ):
-                    raise MetadataFetchError(f"no answer within {timeout:g} s") from None
-                raise MetadataFetchError(f"cannot connect ({_reason(exc)})") from None
-            except requests.exceptions.RequestException as exc:
-                raise MetadataFetchError(f"cannot connect ({_reason(exc)})") from None
-            with response:
-                if response.is_redirect:
-                    url = _redirect_target(url, response.headers.get("Location", ""))
-                    continue
-                if response.status_code == 304:
-                    return Download(url, None, etag, last_modified)
-                if response.status_code != 200:
-                    raise MetadataFetchError(
-                        f"HTTP {response.status_code} {shorten(response.reason or '')}".strip()
-                    )
-                data = _read_capped(response, max_bytes, deadline)
-                return Download(
-                    url, data, response.headers.get("ETag"), response.headers.get("Last-Modified")
-                )
-    raise MetadataFetchError(f"more than {MAX_REDIRECTS} redirects")
-
-
-def _redirect_target(url: str, location: str) -> str:
-    target = urljoin(url, location)
-    old, new = urlsplit(url), urlsplit(target)
-    if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
-        raise MetadataFetchError(
-            f"refusing redirect to another scheme or host ({shorten(new.scheme + '://' + (new.netloc or ''))})"
-        )
-    return target
-
-
-def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
-    import requests
-    import urllib3.exceptions
-
-    length = response.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise MetadataFetchError(f"document is larger than {max_bytes} bytes")
-    chunks, size = [], 0
-    try:
-        # read1 returns what has arrived instead of waiting for a full chunk, so a body
-        # trickling in byte by byte still meets the deadline.
-        while chunk := response.raw.read1(64 * 1024, decode_content=True):
-            size += len(chunk)
-            if size > max_bytes:
-                raise MetadataFetchError(f"document is larger than {max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise MetadataFetchError("document took too long to arrive")
-            chunks.append(chunk)
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise MetadataFetchError(f"connection broke while reading ({_reason(exc)})") from None
-    return b"".join(chunks)
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause of a requests/urllib3 error, short and without tenant data."""
-    while exc.__context__ is not None and exc.__context__ is not exc:
-        exc = exc.__context__
-    text = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
-    return shorten(text or type(exc).__name__, 120)
-
-
-# --- changes between two versions of a document ------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One value that differs between the cached and the fetched document."""
-
-    key: str
-    """The metadata key, or ``signing certificates``."""
-    old: str | None
-    """The previous value (None when it had none)."""
-    new: str | None
-    """The new value (None when it has none now)."""
-
-
-def document_changes(old: IdpMetadata | None, new: IdpMetadata) -> list[Change]:
-    """What a pipeline must rebuild for: changed endpoints, entity ID or certificates."""
-    if old is None:
-        return [Change("document", None, "first fetch")]
-    # In the document's field order (entity ID, sign-on, sign-out), as refresh reports them.
-    read = {spec.metadata_field: spec.name for spec in KEYS if spec.metadata_field is not None}
-    changes = [
-        Change(read[field.name], a, b)
-        for field in fields(IdpMetadata)
-        if field.name in read and (a := getattr(old, field.name)) != (b := getattr(new, field.name))
-    ]
-    old_certs = [c.sha256 for c in old.signing_certificates]
-    new_certs = [c.sha256 for c in new.signing_certificates]
-    if old_certs != new_certs:
-        changes.append(
-            Change(
-                "signing certificates", ", ".join(old_certs) or None, ", ".join(new_certs) or None
-            )
-        )
-    return changes

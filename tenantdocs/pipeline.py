@@ -11,7 +11,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,11 +24,11 @@ from tenantdocs.errors import (
     Problem,
     Severity,
     TemplateError,
-    TenantdocsError,
     TenantError,
     UsageError,
     decode_utf8,
 )
+from tenantdocs.fetch import FetchSettings
 from tenantdocs.incremental import (
     RunInputs,
     digests,
@@ -39,20 +39,11 @@ from tenantdocs.incremental import (
     up_to_date,
 )
 from tenantdocs.keys import did_you_mean, suggest
-from tenantdocs.metadata import IdpMetadata, document_changes, parse_metadata
 from tenantdocs.render import Page, Renderer, render_directory
-from tenantdocs.report import (
-    RefreshOutcome,
-    RefreshResult,
-    RefreshStatus,
-    RunResult,
-    TenantResult,
-    TenantStatus,
-    failed_result,
-)
+from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_result
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.skeleton import roles
-from tenantdocs.sources import MetadataLoader, SourceRef, metadata_source
+from tenantdocs.sources import MetadataLoader, metadata_source
 from tenantdocs.templates import TemplateSet, app_folders, load_templates, scan_templates
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
@@ -89,6 +80,8 @@ class Selection:
     """Rebuild tenants whose inputs did not change."""
     offline: bool = False
     """Use cached metadata only."""
+    fetching: FetchSettings = field(default_factory=FetchSettings)
+    """Fetches at once, per host, and which hosts may be fetched from."""
 
 
 class Progress(Protocol):
@@ -125,6 +118,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     shared = run_inputs(templates)
     with publish.site_lock(project.site):
         publish.recover(project.site)
+        prefetch(loader, tenants, templates)
         to_build = []
         for tenant, warnings in tenants:
             started = time.monotonic()
@@ -206,6 +200,7 @@ def check(project: Project, selection: Selection) -> RunResult:
     reported = {p.location for p in template_problems if p.severity is Severity.ERROR}
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection, keep=False)  # check writes nothing
+    prefetch(loader, tenants, templates)
     for tenant, warnings in tenants:
         started = time.monotonic()
         try:
@@ -243,65 +238,6 @@ def check(project: Project, selection: Selection) -> RunResult:
     return RunResult(
         "check", tuple(sorted(results, key=lambda r: r.slug)), tuple(template_problems)
     )
-
-
-def refresh(project: Project, selection: Selection) -> RefreshResult:
-    """Fetch every selected tenant's metadata URLs, update the cache, report what changed."""
-    templates = load_templates(project.templates)
-    tenants, failed = load_tenants(project, templates, selection)
-    loader = MetadataLoader(project.tenants, project.cache, False, datetime.now(UTC))
-    outcomes: list[RefreshOutcome] = []
-    for tenant, _ in tenants:
-        for app in tenant.app_names(templates.apps):
-            ref = metadata_source(tenant, app)
-            if ref is None or ref.kind != "url":
-                continue
-            try:
-                fetch, document = loader.fetch(tenant, ref)
-            except TenantError as exc:
-                outcomes.append(
-                    RefreshOutcome(
-                        tenant.slug,
-                        app,
-                        ref.value,
-                        RefreshStatus.FAILED,
-                        problems=tuple(exc.problems),
-                    )
-                )
-                continue
-            previous = _parse_quietly(fetch.previous, ref)
-            changes = tuple(document_changes(previous, document)) if fetch.status != "stale" else ()
-            warning = (
-                (Problem(ref.location, fetch.warning, Severity.WARNING, tenant.slug),)
-                if fetch.warning
-                else ()
-            )
-            if fetch.status == "stale":
-                status = RefreshStatus.FAILED
-            else:
-                status = RefreshStatus.CHANGED if changes else RefreshStatus.UNCHANGED
-            outcomes.append(
-                RefreshOutcome(
-                    tenant.slug,
-                    app,
-                    ref.value,
-                    status,
-                    fetch.status,
-                    fetch.entry.fetched_at,
-                    changes,
-                    warning,
-                )
-            )
-    return RefreshResult(tuple(outcomes), tuple(failed))
-
-
-def _parse_quietly(data: bytes | None, ref: SourceRef) -> IdpMetadata | None:
-    if data is None:
-        return None
-    try:
-        return parse_metadata(data, Path(ref.value), ref.entity_id)
-    except TenantdocsError:
-        return None
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -400,7 +336,26 @@ def _read_tenant_text(path: Path) -> str:
 def metadata_loader(project: Project, selection: Selection, *, keep: bool = True) -> MetadataLoader:
     """One loader per run: each metadata source is read or fetched once."""
     return MetadataLoader(
-        project.tenants, project.cache, selection.offline, datetime.now(UTC), keep=keep
+        project.tenants,
+        project.cache,
+        selection.offline,
+        datetime.now(UTC),
+        keep=keep,
+        settings=selection.fetching,
+    )
+
+
+def prefetch(
+    loader: MetadataLoader,
+    tenants: Sequence[tuple[Tenant, tuple[Problem, ...]]],
+    templates: TemplateSet,
+) -> None:
+    """Fetch every metadata URL the tenants' apps name, all at once (per-host limits apply)."""
+    loader.prefetch(
+        ref
+        for tenant, _ in tenants
+        for app in tenant.app_names(templates.apps)
+        if (ref := metadata_source(tenant, app)) is not None
     )
 
 

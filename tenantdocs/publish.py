@@ -21,6 +21,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from tenantdocs.errors import Location, Problem, PublishError
+from tenantdocs.files import cannot_write
+from tenantdocs.files import write_atomic as write_atomic  # publish.write_atomic stays
 
 STATE = ".tenantdocs"
 
@@ -94,10 +96,6 @@ def recover(site: Path) -> list[str]:
     return restored
 
 
-def _cannot_write(path: Path, exc: OSError) -> PublishError:
-    return PublishError(Problem(Location(path), f"cannot write: {exc.strerror or exc}"))
-
-
 def staging_dir(site: Path, slug: str) -> Path:
     """A fresh, empty folder to build one tenant's site in, on the site's file system."""
     root = state_dir(site) / "staging"
@@ -105,7 +103,7 @@ def staging_dir(site: Path, slug: str) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{slug}.", dir=root))
     except OSError as exc:
-        raise _cannot_write(root, exc) from None
+        raise cannot_write(root, exc) from None
 
 
 def swap_in(site: Path, slug: str, built: Path) -> None:
@@ -154,7 +152,7 @@ def remove_tenant(site: Path, slug: str) -> None:
         (site / slug).rename(aside / slug)
         manifest_path(site, slug).unlink(missing_ok=True)
     except OSError as exc:
-        raise _cannot_write(site / slug, exc) from None
+        raise cannot_write(site / slug, exc) from None
     shutil.rmtree(aside, ignore_errors=True)
 
 
@@ -164,24 +162,3 @@ def published_slugs(site: Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.stem for p in folder.glob("*.json") if (site / p.stem).is_dir())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never a part.
-
-    Raises :class:`PublishError` naming ``path`` when it cannot be written (disk full, …).
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise _cannot_write(path, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        Path(temp).replace(path)
-    except BaseException as exc:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _cannot_write(path, exc) from None
-        raise

@@ -1,4 +1,4 @@
-"""What a run reports: per-tenant results, refresh outcomes, and the ``--report`` JSON."""
+"""What a run reports: per-tenant results and the ``--report`` JSON (``refresh`` has its own)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from tenantdocs import __version__
 from tenantdocs.errors import Problem, Severity, TenantdocsError
-from tenantdocs.metadata import Change
 
 
 class TenantStatus(StrEnum):
@@ -19,14 +18,6 @@ class TenantStatus(StrEnum):
     BUILT = "built"
     UNCHANGED = "unchanged"
     CHECKED = "checked"
-    FAILED = "failed"
-
-
-class RefreshStatus(StrEnum):
-    """What ``refresh`` found for one tenant × app; the value is how it is spelled."""
-
-    CHANGED = "changed"
-    UNCHANGED = "unchanged"
     FAILED = "failed"
 
 
@@ -122,79 +113,6 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         "message": problem.message,
         "text": str(problem),
     }
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshOutcome:
-    """What ``refresh`` found for one tenant × app with a metadata URL."""
-
-    slug: str
-    """The tenant."""
-    app: str
-    """The app."""
-    url: str
-    """The metadata URL."""
-    status: RefreshStatus
-    """Changed, unchanged or failed (a stale cached copy counts as failed)."""
-    fetch: str = ""
-    """``fetched``, ``not modified`` or ``stale``."""
-    fetched_at: str = ""
-    """When the bytes in the cache were fetched or confirmed."""
-    changes: tuple[Change, ...] = ()
-    """Values that changed (old → new)."""
-    problems: tuple[Problem, ...] = ()
-    """Errors and warnings."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshResult:
-    """The outcome of ``refresh``."""
-
-    outcomes: tuple[RefreshOutcome, ...]
-    """Per tenant × app with a URL source."""
-    invalid: tuple[TenantResult, ...] = ()
-    """Tenants whose file is invalid."""
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every URL was fetched (changed or not), 1 when some fetch or tenant failed."""
-        failed = any(o.status is RefreshStatus.FAILED for o in self.outcomes) or bool(self.invalid)
-        return 1 if failed else 0
-
-    @property
-    def changed_tenants(self) -> list[str]:
-        """Tenants to rebuild: some value or certificate of theirs changed."""
-        return sorted({o.slug for o in self.outcomes if o.status is RefreshStatus.CHANGED})
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--report`` document of ``refresh``."""
-        return {
-            "tool": "tenantdocs",
-            "version": __version__,
-            "command": "refresh",
-            "exit_code": self.exit_code,
-            "changed_tenants": self.changed_tenants,
-            "apps": [
-                {
-                    "tenant": o.slug,
-                    "app": o.app,
-                    "url": o.url,
-                    "status": o.status,
-                    "fetch": o.fetch,
-                    "fetched_at": o.fetched_at,
-                    "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in o.changes],
-                    "errors": [problem_json(p) for p in o.problems if p.severity is Severity.ERROR],
-                    "warnings": [
-                        problem_json(p) for p in o.problems if p.severity is Severity.WARNING
-                    ],
-                }
-                for o in self.outcomes
-            ],
-            "invalid_tenants": [
-                {"slug": t.slug, "errors": [problem_json(p) for p in t.problems]}
-                for t in self.invalid
-            ],
-        }
 
 
 def failed_result(

@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from tenantdocs import entra
 from tenantdocs.certificates import Certificate
 from tenantdocs.errors import Location
 from tenantdocs.keys import key_spec
-from tenantdocs.metadata import IdpMetadata
+from tenantdocs.sources import LoadedMetadata as LoadedMetadata  # made by the sources stage
 from tenantdocs.templates import App
 from tenantdocs.tenants import Setting, Tenant
-
-ENTRA_LOGIN = "https://login.microsoftonline.com"
-ENTRA_CHANGE_PASSWORD = "https://account.activedirectory.windowsazure.com/ChangePassword.aspx"
 
 
 class Origin(StrEnum):
@@ -89,20 +87,6 @@ class ValueSet:
     """The metadata's signing certificates; the first is the one published for download."""
     metadata: LoadedMetadata | None = None
     """The federation metadata the values were read from, if any (shown as provenance)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedMetadata:
-    """A parsed metadata document and where it was read from."""
-
-    document: IdpMetadata
-    """The parsed document."""
-    location: Location
-    """The local file or the cached copy of a fetched URL."""
-    detail: str
-    """Human description of the source: the file path or the URL with its fetch time."""
-    source: str
-    """Just the file path (relative to the tenants folder) or the URL, as pages name it."""
 
 
 def metadata_identity(metadata: LoadedMetadata) -> tuple[str, str]:
@@ -175,20 +159,17 @@ def _derived(tenant: Tenant, app: App) -> dict[str, ResolvedValue]:
     if tid is not None:
         guid = tid.value.lower()
         derive("tenantId", guid, tid, "tenant_id")
-        derive("singleSignOnServiceUrl", f"{ENTRA_LOGIN}/{guid}/saml2", tid, "tenant_id")
-        derive("singleSignOutServiceUrl", f"{ENTRA_LOGIN}/{guid}/saml2", tid, "tenant_id")
-        derive("IssuerUri", f"https://sts.windows.net/{guid}/", tid, "tenant_id")
-        derive("wsFederationSignInUrl", f"{ENTRA_LOGIN}/{guid}/wsfed", tid, "tenant_id")
-        derive("changePasswordUrl", ENTRA_CHANGE_PASSWORD, tid, "tenant_id (Entra ID default)")
+        derive("singleSignOnServiceUrl", entra.saml_url(guid), tid, "tenant_id")
+        derive("singleSignOutServiceUrl", entra.saml_url(guid), tid, "tenant_id")
+        derive("IssuerUri", entra.issuer_uri(guid), tid, "tenant_id")
+        derive("wsFederationSignInUrl", entra.wsfed_url(guid), tid, "tenant_id")
+        derive("changePasswordUrl", entra.CHANGE_PASSWORD, tid, "tenant_id (Entra ID default)")
     app_id = tenant.app_entry(app.name).app_id
     if app_id is not None:
         aid = app_id.value.lower()
         derive("appId", aid, app_id, "app_id")
         if tid is not None:
-            url = (
-                f"{ENTRA_LOGIN}/{tid.value.lower()}/federationmetadata/2007-06/"
-                f"federationmetadata.xml?appid={aid}"
-            )
+            url = entra.app_federation_metadata_url(tid.value, aid)
             derive("appFederationMetadataUrl", url, app_id, "tenant_id and app_id")
     return found
 

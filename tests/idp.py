@@ -15,7 +15,7 @@ from xml.sax.saxutils import quoteattr
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -64,6 +64,47 @@ def make_certificate(
         .sign(_key(), hashes.SHA256())
     )
     return cert.public_bytes(Encoding.DER), cert
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + content
+
+
+def _elements(der: bytes) -> list[bytes]:
+    """The DER elements (tag, length and contents) that follow each other in ``der``."""
+    found, offset = [], 0
+    while offset < len(der):
+        first = der[offset + 1]
+        start = offset + 2
+        if first < 0x80:
+            size = first
+        else:
+            size = int.from_bytes(der[start : start + (first & 0x7F)], "big")
+            start += first & 0x7F
+        found.append(der[offset : start + size])
+        offset = start + size
+    return found
+
+
+def _contents(element: bytes) -> bytes:
+    first = element[1]
+    return element[2 + (first & 0x7F if first >= 0x80 else 0) :]
+
+
+def make_negative_serial_certificate(cn: str, serial: bytes = b"\xb0\x01\x02\x03") -> bytes:
+    """DER of a certificate with a negative serial number (two's complement ``serial``, high
+    bit set), signed properly. ``cryptography`` refuses to build one, so a normal one is
+    built and its to-be-signed part edited, as some real IdPs' certificates are."""
+    der, _ = make_certificate(cn)
+    version, _serial, *rest = _elements(_contents(_elements(_contents(der))[0]))
+    tbs = _tlv(0x30, version + _tlv(0x02, serial) + b"".join(rest))
+    signature = _key().sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    algorithm = _elements(_contents(der))[1]
+    return _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
 
 
 @functools.cache

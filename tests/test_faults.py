@@ -28,8 +28,8 @@ from conftest import REPO, build, tree_digest
 from idp import make_metadata
 from pytest_httpserver import HTTPServer
 
-from tenantdocs import cache, publish
-from tenantdocs.metadata import LOOPBACK_ENV, TIMEOUT_ENV
+from tenantdocs import cache, files, publish
+from tenantdocs.fetch import LOOPBACK_ENV, TIMEOUT_ENV
 
 LOCKED = "site: error: another tenantdocs build is using this site folder; try again when it ends"
 TENANTS = 12  # enough that a build killed while publishing has tenants on both sides
@@ -295,10 +295,10 @@ def test_full_disk_is_a_clear_error_and_previous_sites_stay(
 def test_write_failures_are_clear_errors_without_a_real_full_disk(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The same defence as above (publish.write_atomic → PublishError) where no disk can be
+    # The same defence as above (files.write_atomic → PublishError) where no disk can be
     # filled: every atomic write (manifests, the tenant directory) fails with ENOSPC. This
-    # is the only simulated fault in this file. It replaces what ``publish`` sees as its
-    # ``tempfile`` module, for one build: the stdlib module itself stays as it is for
+    # is the only simulated fault in this file. It replaces what ``files`` (the atomic
+    # writer under ``publish`` and the cache) sees as its ``tempfile`` module, for one build: the stdlib module itself stays as it is for
     # everyone else (MkDocs, pytest).
     assert build("--tenant", "contoso") == 0
     before = published()
@@ -311,7 +311,7 @@ def test_write_failures_are_clear_errors_without_a_real_full_disk(
     no_space_tempfile = types.ModuleType("tempfile")
     no_space_tempfile.__dict__.update(vars(tempfile))
     no_space_tempfile.mkstemp = no_space  # type: ignore[attr-defined]
-    monkeypatch.setattr(publish, "tempfile", no_space_tempfile)
+    monkeypatch.setattr(files, "tempfile", no_space_tempfile)
     capsys.readouterr()
     # The tenant fails on its manifest (its previous site stays), then the run stops on the
     # tenant directory, which every tenant shares: exit 2 with that file named.

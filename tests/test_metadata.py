@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 from idp import (
     ARTIFACT,
     ENTITY_ID,
@@ -21,11 +26,13 @@ from idp import (
     make_certificate,
     make_entity,
     make_metadata,
+    make_negative_serial_certificate,
     wsfed_role,
 )
 
+from tenantdocs.certificates import serial_number, with_serial
 from tenantdocs.errors import Location, MetadataError
-from tenantdocs.metadata import IdpMetadata, parse_metadata
+from tenantdocs.metadata import DocumentProblem, IdpMetadata, parse_metadata
 
 PATH = Path("metadata/idp.xml")
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "idp-metadata"
@@ -33,6 +40,16 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "idp-metada
 
 def parse(data: bytes, entity_id: str | None = None) -> IdpMetadata:
     return parse_metadata(data, PATH, entity_id)
+
+
+def at(data: bytes, marker: str, occurrence: int = 0) -> str:
+    """``line:column`` (1-based) where the ``occurrence``-th ``marker`` starts in ``data``."""
+    index = -1
+    for _ in range(occurrence + 1):
+        index = data.index(marker.encode(), index + 1)
+    line = data.count(b"\n", 0, index) + 1
+    column = index - (data.rfind(b"\n", 0, index) + 1) + 1
+    return f"{line}:{column}"
 
 
 def expect_error(data: bytes, message: str, entity_id: str | None = None) -> None:
@@ -114,9 +131,23 @@ def test_endpoint_location_is_stripped() -> None:
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://idp.example.com/", "/saml/sso"])
 def test_endpoint_must_be_an_http_url(url: str) -> None:
+    # Located at the element, so `check` can show the line (issue: no line before).
+    data = make_metadata(sso=[(REDIRECT, url)])
     expect_error(
-        make_metadata(sso=[(REDIRECT, url)]),
-        "metadata/idp.xml: error: SingleSignOnService Location is not an http(s) URL",
+        data,
+        f"metadata/idp.xml:{at(data, '<md:SingleSignOnService')}: error: SingleSignOnService"
+        " Location is not an http(s) URL",
+    )
+
+
+def test_endpoint_problem_names_its_line_in_a_multi_line_document() -> None:
+    data = make_metadata(slo=[(POST, "https://idp.example.com/ok")], sso=[(POST, "ftp://x/")])
+    data = data.replace(b"><", b">\n  <")
+    assert at(data, "<md:SingleSignOnService").endswith(":3")
+    expect_error(
+        data,
+        f"metadata/idp.xml:{at(data, '<md:SingleSignOnService')}: error: SingleSignOnService"
+        " Location is not an http(s) URL",
     )
 
 
@@ -189,18 +220,20 @@ def test_base64_of_a_pem_text_is_unwrapped() -> None:
 
 def test_broken_pem_inside_base64() -> None:
     text = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n").decode("ascii")
+    data = make_metadata(certs=[(text, "signing")])
     expect_error(
-        make_metadata(certs=[(text, "signing")]),
-        f"metadata/idp.xml: error: signing certificate of '{ENTITY_ID}': X509Certificate holds"
+        data,
+        f"metadata/idp.xml:{at(data, '<ds:X509Certificate')}: error: signing certificate of '{ENTITY_ID}': X509Certificate holds"
         " a broken PEM text",
     )
 
 
 @pytest.mark.parametrize("text", ["not base64!", "MIIB*", "MIIBC"])
 def test_invalid_base64_certificate(text: str) -> None:
+    data = make_metadata(certs=[(text, "signing")])
     expect_error(
-        make_metadata(certs=[(text, "signing")]),
-        f"metadata/idp.xml: error: signing certificate of '{ENTITY_ID}': X509Certificate is not"
+        data,
+        f"metadata/idp.xml:{at(data, '<ds:X509Certificate')}: error: signing certificate of '{ENTITY_ID}': X509Certificate is not"
         " valid Base64",
     )
 
@@ -258,9 +291,11 @@ def test_single_idp_among_sps_is_chosen_without_entity_id() -> None:
 
 
 def test_sp_chosen_by_entity_id() -> None:
+    data = _two_idps()
     expect_error(
-        _two_idps(),
-        "metadata/idp.xml: error: entity 'https://sp.example.com/sp' is not an identity provider"
+        data,
+        f"metadata/idp.xml:{at(data, '<md:EntityDescriptor', 1)}: error: entity"
+        " 'https://sp.example.com/sp' is not an identity provider"
         " (no IDPSSODescriptor)",
         entity_id="https://sp.example.com/sp",
     )
@@ -308,7 +343,7 @@ def test_valid_until_of_the_entity() -> None:
 def test_bad_valid_until() -> None:
     expect_error(
         make_metadata(valid_until="tomorrow"),
-        "metadata/idp.xml: error: validUntil 'tomorrow' is not a date-time",
+        "metadata/idp.xml:2:1: error: validUntil 'tomorrow' is not a date-time",
     )
 
 
@@ -319,7 +354,7 @@ def test_bad_valid_until() -> None:
 def test_common_endpoint_entity_id_is_refused(entity_id: str) -> None:
     expect_error(
         make_metadata(entity_id),
-        f"metadata/idp.xml: error: entityID '{entity_id}' is the multi-tenant 'common'"
+        f"metadata/idp.xml:2:1: error: entityID '{entity_id}' is the multi-tenant 'common'"
         " endpoint; use the tenant's own metadata",
     )
 
@@ -332,13 +367,84 @@ def test_entity_id_with_markup_is_refused(entity_id: str) -> None:
     # The entityID is written into pages as IssuerUri; untrusted metadata must not inject HTML.
     expect_error(
         make_metadata(entity_id),
-        "metadata/idp.xml: error: entityID is not usable: value contains a control character,"
+        "metadata/idp.xml:2:1: error: entityID is not usable: value contains a control character,"
         " '<', '>' or '`'",
     )
 
 
 def test_entity_without_entity_id() -> None:
-    expect_error(make_metadata("   "), "metadata/idp.xml: error: EntityDescriptor has no entityID")
+    expect_error(
+        make_metadata("   "), "metadata/idp.xml:2:1: error: EntityDescriptor has no entityID"
+    )
+
+
+# --- certificates RFC 5280 forbids, which real IdPs publish ---------------------------------
+
+
+def test_library_refuses_a_negative_serial_when_warnings_are_errors() -> None:
+    # What the guard below is for: handed to cryptography as it is, such a certificate is a
+    # raw CryptographyDeprecationWarning today and an exception in a future release.
+    der = make_negative_serial_certificate("neg.example.com")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises((CryptographyDeprecationWarning, ValueError)):
+            x509.load_der_x509_certificate(der)
+
+
+@pytest.mark.filterwarnings("error")
+def test_negative_serial_certificate_is_published_with_our_own_warning() -> None:
+    der = make_negative_serial_certificate("neg.example.com")
+    _, regular = make_certificate("neg.example.com")
+    data = make_metadata(certs=[(der, "signing")]).replace(
+        b"<md:KeyDescriptor", b"\n<md:KeyDescriptor"
+    )
+    parsed = parse(data)
+    [cert] = parsed.signing_certificates
+    assert cert.der == der  # the bytes as published, not the repaired copy
+    assert cert.thumbprint == hashlib.sha1(der).hexdigest().upper()
+    assert cert.sha256 == hashlib.sha256(der).hexdigest().upper()
+    assert cert.pem() == ssl.DER_cert_to_PEM_cert(der)
+    assert base64.b64decode("".join(cert.pem().splitlines()[1:-1])) == der
+    assert cert.subject == "CN=neg.example.com"
+    # make_certificate's validity: the same day, so the same dates as a regular one.
+    assert (cert.not_before, cert.not_after) == (
+        regular.not_valid_before_utc,
+        regular.not_valid_after_utc,
+    )
+    assert not cert.positive_serial
+    assert parsed.notes == (
+        DocumentProblem(
+            "signing certificate 'CN=neg.example.com' (thumbprint"
+            f" {cert.thumbprint}) has a negative or zero serial number, which RFC 5280 forbids"
+            " and some SAML software refuses; published as it is",
+            *map(int, at(data, "<ds:X509Certificate").split(":")),
+        ),
+    )
+
+
+@pytest.mark.filterwarnings("error")
+def test_zero_serial_is_noted_too() -> None:
+    der = make_negative_serial_certificate("zero.example.com", serial=b"\x00")
+    parsed = parse(make_metadata(certs=[(der, "signing")]))
+    assert parsed.signing_certificates[0].der == der
+    assert len(parsed.notes) == 1
+
+
+def test_regular_certificate_uses_the_librarys_own_encodings() -> None:
+    der, cert = make_certificate("idp.example.com")
+    [signing] = parse(make_metadata(certs=[(der, "signing")])).signing_certificates
+    assert signing.positive_serial
+    assert signing.pem() == cert.public_bytes(Encoding.PEM).decode("ascii")
+    assert signing.thumbprint == cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def test_serial_repair_keeps_everything_but_the_serial() -> None:
+    der = make_negative_serial_certificate("neg.example.com")
+    assert serial_number(der) == b"\xb0\x01\x02\x03"
+    repaired = with_serial(der, b"\x01")
+    assert serial_number(repaired) == b"\x01"
+    assert len(repaired) == len(der) - 3
+    assert serial_number(b"\x30\x03\x02\x01") is None  # cut short: left to the library
 
 
 # --- hostile or broken documents -----------------------------------------------------------
@@ -349,7 +455,7 @@ def test_doctype_is_refused() -> None:
         b"\n<md:", b'\n<!DOCTYPE md:EntityDescriptor SYSTEM "x.dtd">\n<md:', 1
     )
     expect_error(
-        data, "metadata/idp.xml: error: metadata must not contain a DOCTYPE (DTDs are refused)"
+        data, "metadata/idp.xml:2: error: metadata must not contain a DOCTYPE (DTDs are refused)"
     )
 
 
@@ -361,7 +467,7 @@ def test_external_entity_is_refused() -> None:
         b' entityID="&xxe;"/>\n'
     )
     expect_error(
-        data, "metadata/idp.xml: error: metadata must not contain a DOCTYPE (DTDs are refused)"
+        data, "metadata/idp.xml:2: error: metadata must not contain a DOCTYPE (DTDs are refused)"
     )
 
 
@@ -376,7 +482,7 @@ def test_billion_laughs_is_refused_quickly() -> None:
     ).encode()
     started = time.perf_counter()
     expect_error(
-        data, "metadata/idp.xml: error: metadata must not contain a DOCTYPE (DTDs are refused)"
+        data, "metadata/idp.xml:2: error: metadata must not contain a DOCTYPE (DTDs are refused)"
     )
     assert time.perf_counter() - started < 1.0
 
@@ -436,7 +542,7 @@ def expect_corpus_error(name: str, message: str, entity_id: str | None = None) -
 def test_real_azure_common_document_is_refused() -> None:
     expect_corpus_error(
         "azure-ad-common-federationmetadata.xml",
-        "azure-ad-common-federationmetadata.xml: error: entityID"
+        "azure-ad-common-federationmetadata.xml:1:39: error: entityID"
         " 'https://sts.windows.net/{tenantid}/' is the multi-tenant 'common' endpoint; use the"
         " tenant's own metadata",
     )
@@ -477,17 +583,21 @@ def test_real_testshib_document_idp_and_sp() -> None:
         assert [c.subject for c in parsed.signing_certificates] == ["CN=idp.testshib.org"]
     expect_corpus_error(
         "testshib-providers.xml",
-        "testshib-providers.xml: error: entity 'https://sp.testshib.org/shibboleth-sp' is not an"
+        "testshib-providers.xml:157:5: error: entity 'https://sp.testshib.org/shibboleth-sp' is"
+        " not an"
         " identity provider (no IDPSSODescriptor)",
         entity_id="https://sp.testshib.org/shibboleth-sp",
     )
 
 
-# One of OneLogin's certificates has a negative serial number, which cryptography warns about.
-@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")
+@pytest.mark.filterwarnings("error")
 def test_real_onelogin_document_with_a_repeated_certificate() -> None:
+    # One of OneLogin's certificates has a negative serial number: our own note, no raw
+    # library warning (warnings are errors here).
     data, path = corpus("onelogin-idp-multi-signing-certs.xml")
     parsed = parse_metadata(data, path)
+    assert [(n.line, n.column) for n in parsed.notes] == [(37, 11)]
+    assert "has a negative or zero serial number" in parsed.notes[0].message
     assert parsed.entity_id == "https://idp.examle.com/saml/metadata"
     assert parsed.sso_url == "https://idp.examle.com/saml/sso"
     assert parsed.slo_url == "https://idp.examle.com/saml/slo"

@@ -7,19 +7,28 @@ import hashlib
 import json
 import re
 import socket
+import ssl
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from idp import ENTITY_ID, POST, SSO_URL, make_certificate, make_metadata
+from idp import (
+    ENTITY_ID,
+    POST,
+    SSO_URL,
+    make_certificate,
+    make_metadata,
+    make_negative_serial_certificate,
+)
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tenantdocs import cache
 from tenantdocs.certificates import load_certificate
 from tenantdocs.cli import main
-from tenantdocs.metadata import LOOPBACK_ENV, TIMEOUT_ENV
+from tenantdocs.fetch import LOOPBACK_ENV, TIMEOUT_ENV
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "idp-metadata"
 GUIDE = """\
@@ -424,8 +433,6 @@ def corpus(name: str) -> bytes:
     return path.read_bytes()
 
 
-# OneLogin's certificates include one with a negative serial number, which cryptography warns about.
-@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")
 def test_real_documents_end_to_end(
     project: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -458,7 +465,7 @@ def test_real_documents_end_to_end(
 
     assert main(["check", "--report", "report.json"]) == 1
     out, err = output(capsys)
-    assert out[-1] == "checked 8 tenants: 4 errors, 0 warnings"
+    assert out[-1] == "checked 8 tenants: 4 errors, 1 warnings"
     # `check` shows the tenant file line naming the URL under each error.
     for slug in ("azure", "multi", "multi-foo", "onelogin-strict"):
         url = urls[tenants[slug][0]]
@@ -469,13 +476,20 @@ def test_real_documents_end_to_end(
         urls["azure-ad-common-federationmetadata"],
         urls["multi-idp-entitiesdescriptor-validuntil"],
     )
+    onelogin = urls["onelogin-idp-multi-signing-certs"]
     assert err == [
-        f"tenants/azure.yml:2:15: error: cannot fetch metadata from {azure}: entityID 'https://sts.windows.net/{{tenantid}}/' is the multi-tenant 'common'"
+        f"tenants/azure.yml:2:15: error: cannot fetch metadata from {azure}: the document at"
+        " line 1: entityID 'https://sts.windows.net/{tenantid}/' is the multi-tenant 'common'"
         " endpoint; use the tenant's own metadata; no cached copy to fall back on",
         f"tenants/multi.yml:2:15: error: cannot fetch metadata from {multi}: metadata holds 2 identity providers; set 'entity_id' to one of:"
         f" https://bar.example.com/access/saml/idp.xml, {foo}; no cached copy to fall back on",
         "tenants/multi-foo.yml:2:15: error: metadata expired: validUntil is"
         " 2014-04-17T18:02:33.910000+00:00",
+        # A certificate with a negative serial number: our own located warning, published.
+        f"tenants/onelogin.yml:2:15: warning: metadata from {onelogin} at line 37: signing"
+        " certificate 'CN=example.com,O=example.com,ST=example.com,C=us' (thumbprint"
+        " B3914C17050236528FB121540ACB58A5407E1D1D) has a negative or zero serial number,"
+        " which RFC 5280 forbids and some SAML software refuses; published as it is",
         "tenants/onelogin-strict.yml:2:15: error: every signing certificate in the metadata has"
         " expired (latest on 2021-08-05); publish anyway with 'allow_expired_certificate: true'",
     ]
@@ -523,3 +537,112 @@ def test_check_fetches_but_writes_no_cache(project: Path, httpserver: HTTPServer
     assert len(httpserver.log) == 1  # the document was fetched and checked...
     assert not (project / ".cache").exists()  # ...and nothing was written
     assert not (project / "site").exists()
+
+
+def test_refresh_says_when_the_previous_cached_copy_no_longer_parses(
+    project: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A cached copy this version cannot read (a stricter parser, an edited entity_id) is
+    # not a first fetch: refresh says so, and asks for the whole document, not a 304.
+    idp, url = serve(httpserver, make_metadata())
+    write_tenant("acme", url)
+    unreadable = b"<md:EntityDescriptor>\n<oops/>\n"
+    entry = cache.CacheEntry(
+        url,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        hashlib.sha256(unreadable).hexdigest(),
+        etag=idp.etag,
+    )
+    cache.write_entry(Path(".cache"), entry, unreadable)
+    assert main(["refresh", "--report", "report.json"]) == 0
+    assert output(capsys) == (
+        [
+            "acme/demo: changed: document: unreadable cached copy (at line 1: metadata is not"
+            " well-formed XML: unbound prefix) -> fetched",
+            "changed tenants: acme",
+        ],
+        [],
+    )
+    [(request, _)] = httpserver.log
+    assert "If-None-Match" not in request.headers
+    assert report()["apps"][0]["changes"] == [
+        {
+            "key": "document",
+            "old": "unreadable cached copy (at line 1: metadata is not well-formed XML:"
+            " unbound prefix)",
+            "new": "fetched",
+        }
+    ]
+    assert cache.read_entry(Path(".cache"), url) is not None
+
+
+@pytest.mark.filterwarnings("error")
+def test_negative_serial_certificate_is_published_with_a_located_warning(
+    project: Path, httpserver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Warnings are errors here: a raw CryptographyDeprecationWarning would fail the test.
+    der = make_negative_serial_certificate("neg.example.com")
+    body = make_metadata(certs=[(der, "signing")]).replace(b"<md:IDPSSO", b"\n<md:IDPSSO")
+    _, url = serve(httpserver, body)
+    write_tenant("acme", url)
+    assert build("--report", "report.json") == 0
+    _, err = output(capsys)
+    thumbprint = hashlib.sha1(der).hexdigest().upper()
+    assert err == [
+        f"{URL_AT}: warning: metadata from {url} at line 3: signing certificate"
+        f" 'CN=neg.example.com' (thumbprint {thumbprint}) has a negative or zero serial number,"
+        " which RFC 5280 forbids and some SAML software refuses; published as it is"
+    ]
+    app = project / "site" / "acme" / "demo"
+    assert (app / "signing-certificate-raw.cer").read_bytes() == der
+    assert (app / "signing-certificate.cer").read_text(encoding="ascii") == (
+        ssl.DER_cert_to_PEM_cert(der)
+    )
+    page = (app / "index.html").read_text(encoding="utf-8")
+    assert thumbprint in page
+    assert report()["tenants"][0]["warnings"][0]["line"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "33", "x"])
+def test_per_host_limit_is_at_most_32(
+    project: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    assert main(["refresh", "--per-host", value]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"tenantdocs refresh: error: argument --per-host: '{value}' is not a number from 1 to 32"
+    )
+
+
+def test_output_order_does_not_follow_completion_order(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first tenants' documents answer last; lines and report stay in tenant order.
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    try:
+        for index in range(6):
+            body = make_metadata(entity_id=f"https://idp{index}.example.com/")
+
+            def slow(
+                request: Request, delay: float = 0.05 * (6 - index), body: bytes = body
+            ) -> Response:
+                time.sleep(delay)
+                return Response(body)
+
+            server.expect_request(f"/{index}.xml").respond_with_handler(slow)
+            write_tenant(f"t{index}", server.url_for(f"/{index}.xml"))
+        assert main(["refresh", "--report", "report.json"]) == 0
+        for command in (["build", "--jobs", "1"], ["check"]):
+            assert main([*command, "--report", f"{command[0]}.json"]) == 0
+    finally:
+        server.clear()
+        server.stop()
+    out, err = output(capsys)
+    slugs = [f"t{index}" for index in range(6)]
+    assert out[:7] == [f"{slug}/demo: changed: document: first fetch" for slug in slugs] + [
+        "changed tenants: " + " ".join(slugs)
+    ]
+    assert [app["tenant"] for app in report()["apps"]] == slugs
+    assert [t["slug"] for t in report("build.json")["tenants"]] == slugs
+    assert [t["slug"] for t in report("check.json")["tenants"]] == slugs
+    assert err == []

@@ -10,17 +10,15 @@ import pytest
 
 from tenantdocs.cli import main
 from tenantdocs.errors import Location, Problem, Severity, TenantError
-from tenantdocs.metadata import Change
+from tenantdocs.refresh import Change, RefreshOutcome, RefreshResult, RefreshStatus
 from tenantdocs.report import (
-    RefreshOutcome,
-    RefreshResult,
-    RefreshStatus,
     RunResult,
     TenantResult,
     TenantStatus,
     failed_result,
     problem_json,
 )
+from tenantdocs.sources import FetchStatus
 
 GUIDE = Path("templates/app/sso_configure.md")
 TENANT = Path("tenants/t.yml")
@@ -161,12 +159,20 @@ def test_refresh_result_exit_code_changed_tenants_and_document() -> None:
     change = Change("singleSignOnServiceUrl", "https://old.example/sso", "https://new.example/sso")
     outcomes = (
         RefreshOutcome(
-            "b", "app", "https://idp.example/b", RefreshStatus.CHANGED, "fetched", "t1", (change,)
+            "b",
+            "app",
+            "https://idp.example/b",
+            RefreshStatus.CHANGED,
+            FetchStatus.FETCHED,
+            "t1",
+            (change,),
         ),
         RefreshOutcome(
-            "a", "app", "https://idp.example/a", RefreshStatus.UNCHANGED, "not modified"
+            "a", "app", "https://idp.example/a", RefreshStatus.UNCHANGED, FetchStatus.NOT_MODIFIED
         ),
-        RefreshOutcome("b", "other", "https://idp.example/b2", RefreshStatus.CHANGED, "fetched"),
+        RefreshOutcome(
+            "b", "other", "https://idp.example/b2", RefreshStatus.CHANGED, FetchStatus.FETCHED
+        ),
     )
     result = RefreshResult(outcomes)
     assert result.exit_code == 0
@@ -188,7 +194,9 @@ def test_refresh_result_exit_code_changed_tenants_and_document() -> None:
         "errors": [],
         "warnings": [],
     }
-    stale = RefreshOutcome("c", "app", "https://idp.example/c", RefreshStatus.FAILED, "stale")
+    stale = RefreshOutcome(
+        "c", "app", "https://idp.example/c", RefreshStatus.FAILED, FetchStatus.STALE
+    )
     assert RefreshResult((*outcomes, stale)).exit_code == 1
     invalid = TenantResult("d", TenantStatus.FAILED, problems=(Problem(Location(TENANT), "x"),))
     assert RefreshResult(outcomes, (invalid,)).exit_code == 1

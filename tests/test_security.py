@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import html
+import http.server
+import ipaddress
 import json
 import os
 import re
@@ -29,14 +31,16 @@ from idp import REDIRECT, make_certificate, make_entity, make_metadata
 
 from tenantdocs.cli import main
 from tenantdocs.errors import MetadataError, TenantError
-from tenantdocs.metadata import (
+from tenantdocs.fetch import (
     LOOPBACK_ENV,
-    MAX_METADATA_BYTES,
     TIMEOUT_ENV,
+    FailureKind,
+    Fetcher,
     MetadataFetchError,
     download,
-    parse_metadata,
 )
+from tenantdocs.hosts import PRIVATE_ENV, AddressKind, HostPolicy, classify, name_kind
+from tenantdocs.metadata import MAX_METADATA_BYTES, parse_metadata
 from tenantdocs.sources import MetadataLoader
 from tenantdocs.tenants import parse_tenant
 
@@ -380,6 +384,13 @@ def test_script_urls_and_markup_in_values_are_refused_with_a_located_error(
     }
     url = "is not an https:// URL"
     markup = "value contains a control character, '<', '>' or '`'"
+
+    def sso_at(name: str) -> str:
+        data = (root / "tenants" / f"refused-metadata-{name}.xml").read_bytes()
+        start = data.index(b"<md:SingleSignOnService")
+        line, column = data.count(b"\n", 0, start) + 1, start - data.rfind(b"\n", 0, start)
+        return f"{line}:{column}"
+
     assert errors == {
         "refused-script": [f"tenants/refused-script.yml:6:24: error: 'DisplayName': {markup}"],
         "refused-javascript": [
@@ -406,14 +417,17 @@ def test_script_urls_and_markup_in_values_are_refused_with_a_located_error(
         ],
         "refused-bidi": [f"tenants/refused-bidi.yml:6:24: error: 'DisplayName': {markup}"],
         "refused-newline": [f"tenants/refused-newline.yml:6:22: error: 'IssuerUri': {markup}"],
+        # Problems in a metadata document name their line and column there.
         "refused-metadata-sso": [
-            "tenants/refused-metadata-sso.xml: error: SingleSignOnService Location is not an http(s) URL"
+            f"tenants/refused-metadata-sso.xml:{sso_at('sso')}: error: SingleSignOnService"
+            " Location is not an http(s) URL"
         ],
         "refused-metadata-entity": [
-            f"tenants/refused-metadata-entity.xml: error: entityID is not usable: {markup}"
+            f"tenants/refused-metadata-entity.xml:2:1: error: entityID is not usable: {markup}"
         ],
         "refused-metadata-bidi": [
-            f"tenants/refused-metadata-bidi.xml: error: SingleSignOnService Location is not usable: {markup}"
+            f"tenants/refused-metadata-bidi.xml:{sso_at('bidi')}: error: SingleSignOnService"
+            f" Location is not usable: {markup}"
         ],
     }
     published = {p.name for p in (root / "site").iterdir()}
@@ -500,7 +514,8 @@ def test_error_messages_never_dump_documents_or_files(
     assert not any(line.startswith("forged.yml") for line in lines)
     assert "\x1b" not in err
     assert any(
-        line.startswith("tenants/contoso/litware-crm.xml: error: validUntil 'AAA") for line in lines
+        line.startswith("tenants/contoso/litware-crm.xml:2:1: error: validUntil 'AAA")
+        for line in lines
     )
 
 
@@ -526,7 +541,11 @@ def test_deeply_nested_metadata_is_refused_quickly(document: bytes) -> None:
     started = time.perf_counter()
     with pytest.raises(MetadataError) as info:
         parse_metadata(document, Path("idp.xml"))
-    assert str(info.value) == "idp.xml: error: metadata nests elements more than 64 levels deep"
+    # Located at the element one level too deep: the 65th start tag on the one line.
+    column = next(i for n, i in enumerate(re.finditer(b"<", document)) if n == 64).start() + 1
+    assert str(info.value) == (
+        f"idp.xml:1:{column}: error: metadata nests elements more than 64 levels deep"
+    )
     assert time.perf_counter() - started < 1.0
 
 
@@ -567,7 +586,10 @@ def test_metadata_a_browser_would_run_is_refused(inserted: str, message: str) ->
         document = make_metadata().replace(b"\n<md:", b"\n" + inserted.encode() + b"\n<md:", 1)
     with pytest.raises(MetadataError) as info:
         parse_metadata(document, Path("idp.xml"))
-    assert str(info.value) == f"idp.xml: error: {message}"
+    start = document.index(inserted.encode())
+    line = document.count(b"\n", 0, start) + 1
+    column = start - document.rfind(b"\n", 0, start)
+    assert str(info.value) == f"idp.xml:{line}:{column}: error: {message}"
 
 
 def test_two_entities_with_the_chosen_entity_id_are_refused() -> None:
@@ -579,7 +601,7 @@ def test_two_entities_with_the_chosen_entity_id_are_refused() -> None:
     with pytest.raises(MetadataError) as info:
         parse_metadata(document, Path("idp.xml"), "https://idp.example.com/saml")
     assert str(info.value) == (
-        "idp.xml: error: 2 entities have entityID 'https://idp.example.com/saml'; expected one"
+        "idp.xml:3:1: error: 2 entities have entityID 'https://idp.example.com/saml'; expected one"
     )
 
 
@@ -851,7 +873,7 @@ def gzip_bomb(connection: socket.socket) -> None:
 )
 @pytest.mark.usefixtures("loopback")
 def test_broken_or_hostile_connections_fail_cleanly(answer: Any, message: str) -> None:
-    # Defence: metadata.download maps every transport error to MetadataFetchError (the
+    # Defence: fetch.Fetcher.download maps every transport error to MetadataFetchError (the
     # build then falls back to the cache or fails the tenant), caps the *decoded* body
     # (a 200 kB gzip of 200 MB stops at the cap) and stops retrying after a few attempts.
     servers = raw_server(answer)
@@ -932,3 +954,216 @@ def _links(html: str) -> list[str]:
     parser = _Text()
     parser.feed(html)
     return parser.links
+
+
+# --- 6. requests where tenant files should not reach (SSRF) --------------------------------
+# Defences: hosts.HostPolicy (names and every resolved address), checked by fetch.Fetcher
+# before any connection, which then connects to the address it checked.
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("169.254.169.254", AddressKind.LINK_LOCAL),  # cloud instance metadata
+        ("10.1.2.3", AddressKind.PRIVATE),
+        ("172.16.0.1", AddressKind.PRIVATE),
+        ("192.168.1.1", AddressKind.PRIVATE),
+        ("127.0.0.1", AddressKind.LOOPBACK),
+        ("127.8.9.10", AddressKind.LOOPBACK),
+        ("0.0.0.0", AddressKind.UNSPECIFIED),
+        ("100.64.0.1", AddressKind.RESERVED),  # shared address space (carrier NAT)
+        ("192.0.2.1", AddressKind.PRIVATE),  # documentation
+        ("224.0.0.1", AddressKind.MULTICAST),
+        ("::1", AddressKind.LOOPBACK),
+        ("::", AddressKind.UNSPECIFIED),
+        ("fc00::1", AddressKind.PRIVATE),
+        ("fd12:3456::1", AddressKind.PRIVATE),
+        ("fe80::1", AddressKind.LINK_LOCAL),
+        ("::ffff:169.254.169.254", AddressKind.LINK_LOCAL),  # IPv4-mapped
+        ("::ffff:127.0.0.1", AddressKind.LOOPBACK),
+        ("::ffff:10.0.0.1", AddressKind.PRIVATE),
+        ("2002:a9fe:a9fe::1", AddressKind.LINK_LOCAL),  # 6to4 of 169.254.169.254
+        ("64:ff9b::a9fe:a9fe", AddressKind.LINK_LOCAL),  # NAT64 of 169.254.169.254
+        ("20.190.128.1", AddressKind.PUBLIC),  # login.microsoftonline.com's range
+        ("8.8.8.8", AddressKind.PUBLIC),
+        ("2606:4700::1111", AddressKind.PUBLIC),
+        ("::ffff:8.8.8.8", AddressKind.PUBLIC),
+    ],
+)
+def test_addresses_are_classified(address: str, kind: AddressKind) -> None:
+    assert classify(ipaddress.ip_address(address)) is kind
+    refused = HostPolicy().address_refusal("idp.example.com", [ipaddress.ip_address(address)])
+    assert (refused is None) is (kind is AddressKind.PUBLIC)
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("localhost", AddressKind.LOOPBACK),
+        ("LOCALHOST.", AddressKind.LOOPBACK),
+        ("idp.localhost", AddressKind.LOOPBACK),
+        ("metadata.google.internal", AddressKind.PRIVATE),
+        ("printer.local", AddressKind.PRIVATE),
+        ("nas.home.arpa", AddressKind.PRIVATE),
+        ("169.254.169.254", AddressKind.LINK_LOCAL),
+        ("[::1]", AddressKind.LOOPBACK),
+        ("[::ffff:a9fe:a9fe]", AddressKind.LINK_LOCAL),
+        ("login.microsoftonline.com", AddressKind.PUBLIC),  # resolution decides
+    ],
+)
+def test_host_names_are_judged_before_resolving(host: str, kind: AddressKind) -> None:
+    assert name_kind(host) is kind
+
+
+def test_every_resolved_address_must_be_public() -> None:
+    # One private address among public ones is enough to refuse (the connection could go
+    # to any of them).
+    addresses = [ipaddress.ip_address(a) for a in ("20.190.128.1", "10.0.0.7")]
+    assert HostPolicy().address_refusal("idp.example.com", addresses) == (
+        "refusing 'idp.example.com': it resolves to 10.0.0.7, a private address (allow such"
+        " hosts with --allow-private-hosts or TENANTDOCS_ALLOW_PRIVATE_HOSTS=1)"
+    )
+
+
+def test_only_the_operator_allows_non_public_hosts() -> None:
+    loopback, private = ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("10.0.0.1")
+    tests_only = HostPolicy(allow_loopback=True)
+    assert tests_only.address_refusal("h", [loopback]) is None
+    assert tests_only.address_refusal("h", [private]) is not None  # loopback only
+    operator = HostPolicy(allow_private=True)
+    assert operator.address_refusal("h", [private, loopback]) is None
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A loopback TCP port that records connection attempts (never accepts them)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        yield server
+
+
+def connection_attempts(server: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            connection, _ = server.accept()
+        except BlockingIOError:
+            return count
+        connection.close()
+        count += 1
+
+
+HINT = "(allow such hosts with --allow-private-hosts or TENANTDOCS_ALLOW_PRIVATE_HOSTS=1)"
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("127.0.0.1", "a loopback address"),  # by name: an address literal
+        ("localhost", "a loopback host name"),  # by name
+        ("2130706433", "it resolves to 127.0.0.1, a loopback address"),  # by resolution
+        ("0x7f000001", "it resolves to 127.0.0.1, a loopback address"),  # the same, in hex
+    ],
+)
+def test_refused_host_is_never_connected_to(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket, host: str, reason: str
+) -> None:
+    monkeypatch.delenv(LOOPBACK_ENV, raising=False)
+    monkeypatch.delenv(PRIVATE_ENV, raising=False)
+    url = f"https://{host}:{listener.getsockname()[1]}/metadata.xml"
+    with pytest.raises(MetadataFetchError) as info:
+        download(url)
+    assert info.value.kind is FailureKind.REFUSED
+    assert str(info.value) == f"refusing '{host}': {reason} {HINT}"
+    assert connection_attempts(listener) == 0
+
+
+def test_resolved_address_refusal_names_the_address(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket
+) -> None:
+    monkeypatch.delenv(LOOPBACK_ENV, raising=False)
+    url = f"https://2130706433:{listener.getsockname()[1]}/metadata.xml"
+    with pytest.raises(MetadataFetchError) as info:
+        download(url)
+    assert str(info.value) == (
+        "refusing '2130706433': it resolves to 127.0.0.1, a loopback address (allow such hosts"
+        " with --allow-private-hosts or TENANTDOCS_ALLOW_PRIVATE_HOSTS=1)"
+    )
+    assert connection_attempts(listener) == 0
+
+
+def test_tenant_url_to_a_private_host_fails_the_tenant_without_a_request(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    listener: socket.socket,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(LOOPBACK_ENV, raising=False)
+    monkeypatch.delenv(PRIVATE_ENV, raising=False)
+    write(tmp_path / "templates" / "demo" / "sso_configure.md", SECRET_GUIDE)
+    url = f"https://2130706433:{listener.getsockname()[1]}/metadata.xml"
+    write(tmp_path / "tenants" / "acme.yml", f"name: Acme\nmetadata_url: {url}\n")
+    assert main(["build", "--jobs", "1"]) == 1
+    assert capsys.readouterr().err == (
+        f"tenants/acme.yml:2:15: error: cannot fetch metadata from {url}: refusing"
+        " '2130706433': it resolves to 127.0.0.1, a loopback address (allow such hosts with"
+        " --allow-private-hosts or TENANTDOCS_ALLOW_PRIVATE_HOSTS=1); no cached copy to fall"
+        " back on\n"
+    )
+    assert connection_attempts(listener) == 0
+    # The operator's switch (option or environment) lets the request through: the test can
+    # see a connection when one is made. (No TLS server listens, so the tenant still fails.)
+    monkeypatch.setenv(TIMEOUT_ENV, "0.5")
+    assert main(["build", "--jobs", "1", "--allow-private-hosts"]) == 1
+    assert connection_attempts(listener) >= 1
+    monkeypatch.setenv(PRIVATE_ENV, "1")
+    assert main(["build", "--jobs", "1"]) == 1
+    assert connection_attempts(listener) >= 1
+    capsys.readouterr()
+
+
+def test_a_tenant_file_cannot_allow_private_hosts(tmp_path: Path) -> None:
+    text = "name: Acme\nallow_private_hosts: true\nmetadata_url: https://10.0.0.1/md\n"
+    with pytest.raises(TenantError) as info:
+        parse_tenant(text, tmp_path / "acme.yml", ["demo"])
+    assert str(info.value).startswith(
+        f"{tmp_path / 'acme.yml'}:2:1: error: unknown key 'allow_private_hosts'"
+    )
+
+
+def test_connection_goes_to_the_checked_address_with_the_host_name_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DNS rebinding: the name is resolved once, checked, and the connection made to that
+    # address; the Host header (and, for https, SNI and the certificate check) keep the name.
+    monkeypatch.setenv(LOOPBACK_ENV, "1")
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers["Host"])
+            body = make_metadata()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        port = server.server_address[1]
+        try:
+            with Fetcher(HostPolicy.from_environment()) as fetcher:
+                assert fetcher.download(f"http://localhost:{port}/a.xml").data
+                assert fetcher.download(f"http://localhost:{port}/b.xml").data
+                # Resolved once for the run, and only to checked addresses.
+                assert fetcher.addresses_of("localhost", port) == (
+                    ipaddress.ip_address("127.0.0.1"),
+                )
+        finally:
+            server.shutdown()
+    assert seen == [f"localhost:{port}", f"localhost:{port}"]

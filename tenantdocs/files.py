@@ -1,0 +1,35 @@
+"""Writing files so readers never see half of one: shared by the site folder and the cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tenantdocs.errors import Location, Problem, PublishError
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old or the new content, never a part.
+
+    Raises :class:`PublishError` naming ``path`` when it cannot be written (disk full, …).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        Path(temp).replace(path)
+    except BaseException as exc:
+        Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_write(path, exc) from None
+        raise
+
+
+def cannot_write(path: Path, exc: OSError) -> PublishError:
+    """The error for a file or folder that cannot be written, naming it."""
+    return PublishError(Problem(Location(path), f"cannot write: {exc.strerror or exc}"))
