@@ -7,34 +7,31 @@ other host. Screenshots go to ``test-artifacts/`` at the repository root (git-ig
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import re
-import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
+pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+)
+from browsing import (
+    ARTIFACTS,
+    CHROMIUM,
+    Tab,
+    build_samples,
+    chromium,
+    serve,
+    watched_tab,
+)
+from playwright.sync_api import Browser, expect
 
 from tenantdocs.certificates import Certificate, load_certificate
 from tenantdocs.cli import main
-from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
-from tenantdocs.sitebuild import build_site
-from tenantdocs.sources import MetadataLoader
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
     pytest.skip(
         f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
@@ -42,12 +39,9 @@ if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
     )
 
 REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
 ENTITY_ID = f"https://sts.windows.net/{CONTOSO_TID}/"
 LOGIN_URL = f"https://login.microsoftonline.com/{CONTOSO_TID}/saml2"
-# Ten days before the sample certificates expire (they are valid until 2036-01-01).
-EXPIRING_NOW = datetime(2035, 12, 22, tzinfo=UTC)
 
 
 def metadata_certificate(app: str) -> Certificate:
@@ -62,115 +56,28 @@ def metadata_certificate(app: str) -> Certificate:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The samples built once; plus Contoso built as if ten days before its certificates expire."""
-    root = tmp_path_factory.mktemp("browser")
-    shutil.copytree(REPO / "templates", root / "templates")
-    shutil.copytree(REPO / "tenants", root / "tenants")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        assert main(["build", "--jobs", "1"]) == 0
-        project = Project(root / "templates", root / "tenants", root / "site", root / ".cache")
-        templates, renderer = load_template_set(project)
-        [(tenant, warnings)], _ = load_tenants(project, templates, Selection(slugs=("contoso",)))
-        loader = MetadataLoader(project.tenants, project.cache, False, EXPIRING_NOW)
-        plan = plan_tenant(tenant, warnings, templates, renderer, loader)
-        assert build_site(plan.site, root / "work", root / "site" / "contoso-expiring") == []
-    yield root / "site"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    return build_samples(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")
 def server(site: Path) -> Iterator[str]:
-    """The built site over HTTP on 127.0.0.1 (a free port); yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    """The built site over HTTP on 127.0.0.1."""
+    with serve(site) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, with a fresh profile and no background traffic."""
-    args = [
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-    ]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=args
-        )
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class Tab:
-    """A browser page with everything it requested and every error it reported."""
-
-    page: Page
-    base: str
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def open(self, path: str) -> Page:
-        self.page.goto(self.base + path)
-        return self.page
-
-    def shoot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / name
-        self.page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 10_000
-        return path
-
-
-def _open_tab(browser: Browser, base: str, **options: Any) -> tuple[Any, Tab]:
-    context = browser.new_context(
-        accept_downloads=True, viewport={"width": 1280, "height": 900}, **options
-    )
-    if options.get("java_script_enabled", True):
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
-    page = context.new_page()
-    tab = Tab(page, base)
-    page.on("request", lambda request: tab.requests.append(request.url))
-    page.on(
-        "console",
-        lambda message: tab.errors.append(message.text) if message.type == "error" else None,
-    )
-    page.on("pageerror", lambda error: tab.errors.append(str(error)))
-    return context, tab
-
-
-def _check_closed_network(tab: Tab) -> None:
-    """No console error or uncaught exception, and nothing requested from another host."""
-    assert tab.errors == []
-    assert tab.requests, "the page requested nothing at all"
-    elsewhere = [
-        url for url in tab.requests if not url.startswith((tab.base + "/", "data:", "blob:"))
-    ]
-    assert elsewhere == []
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def tab(browser: Browser, server: str) -> Iterator[Tab]:
-    context, opened = _open_tab(browser, server)
-    yield opened
-    context.close()
-    _check_closed_network(opened)
+    with watched_tab(browser, server) as opened:
+        yield opened
 
 
 # --- the tenant directory -----------------------------------------------------------------
@@ -200,17 +107,13 @@ def test_directory_lists_the_tenants_and_filters_them(tab: Tab) -> None:
 
 
 def test_directory_list_works_without_javascript(browser: Browser, server: str) -> None:
-    context, tab = _open_tab(browser, server, java_script_enabled=False)
-    try:
+    with watched_tab(browser, server, java_script_enabled=False) as tab:
         page = tab.open("/index.html")
         expect(page.locator("#filter")).to_be_hidden()
         expect(page.locator("ul.tenants > li > a.tenant")).to_have_text(
             ["Contoso Ltd", "Fabrikam Inc"]
         )
         expect(page.locator("ul.apps > li:visible")).to_have_count(10)
-    finally:
-        context.close()
-    _check_closed_network(tab)
 
 
 # --- guides and the tenant home -------------------------------------------------------------
@@ -308,8 +211,7 @@ def test_search_finds_a_guide_by_app_name_and_by_value(tab: Tab) -> None:
 
 def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None:
     for scheme, material in (("light", "default"), ("dark", "slate")):
-        context, tab = _open_tab(browser, server, color_scheme=scheme)
-        try:
+        with watched_tab(browser, server, color_scheme=scheme) as tab:
             page = tab.open("/contoso/index.html")
             expect(page.locator("body")).to_have_attribute("data-md-color-scheme", material)
             expect(page.locator("div.td-apps tbody tr")).to_have_count(5)
@@ -321,9 +223,6 @@ def test_home_and_guide_in_light_and_dark(browser: Browser, server: str) -> None
             page.locator("form[data-md-component=palette] label:visible").click()
             other = "slate" if material == "default" else "default"
             expect(page.locator("body")).to_have_attribute("data-md-color-scheme", other)
-        finally:
-            context.close()
-        _check_closed_network(tab)
 
 
 def test_guides_print_with_their_panels_and_without_buttons(tab: Tab) -> None:
@@ -355,6 +254,20 @@ def test_certificate_about_to_expire_is_a_visible_warning(tab: Tab) -> None:
     tab.shoot("guide-contoso-certificate-expiring.png")
 
 
+def test_every_page_loads_without_errors_or_other_hosts(tab: Tab, site: Path) -> None:
+    pages = sorted(
+        path.relative_to(site).as_posix()
+        for slug in ("contoso", "fabrikam")
+        for path in (site / slug).rglob("*.html")
+        if path.name != "404.html"
+    )
+    assert len(pages) == 12
+    for path in ["index.html", *pages]:
+        page = tab.open("/" + path)
+        expect(page.locator("h1").first).to_be_visible()
+    assert len({url for url in tab.requests if url.endswith(".js")}) >= 3
+
+
 WORKLOAD = REPO.parent / "shared" / "bench" / "make_workload.py"
 SCREEN = 900
 
@@ -372,12 +285,7 @@ def test_home_of_30_apps_fits_in_about_two_screens(
     assert tenant is not None
     tenant_id = tenant.group(1)
     login_url = f"https://login.microsoftonline.com/{tenant_id}/saml2"
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "site"))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    context, tab = _open_tab(browser, f"http://127.0.0.1:{httpd.server_address[1]}")
-    try:
+    with serve(tmp_path / "site") as base, watched_tab(browser, base) as tab:
         page = tab.open("/tenant-000/index.html")
         expect(page.locator("div.td-apps tbody tr")).to_have_count(30)
         tab.shoot("home-30-apps.png")
@@ -391,23 +299,3 @@ def test_home_of_30_apps_fits_in_about_two_screens(
         expect(row).to_contain_text("tenant file, tenants/tenant-000.yml:4")
         row.locator("button.td-copy").click()
         assert page.evaluate("navigator.clipboard.readText()") == login_url
-    finally:
-        context.close()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-    _check_closed_network(tab)
-
-
-def test_every_page_loads_without_errors_or_other_hosts(tab: Tab, site: Path) -> None:
-    pages = sorted(
-        path.relative_to(site).as_posix()
-        for slug in ("contoso", "fabrikam")
-        for path in (site / slug).rglob("*.html")
-        if path.name != "404.html"
-    )
-    assert len(pages) == 12
-    for path in ["index.html", *pages]:
-        page = tab.open("/" + path)
-        expect(page.locator("h1").first).to_be_visible()
-    assert len({url for url in tab.requests if url.endswith(".js")}) >= 3
