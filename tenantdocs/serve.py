@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -271,14 +272,19 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
         f"preview of '{slug}' at {url} (all tenants at http://{host}:{port}/); Ctrl+C stops",
         flush=True,
     )
-    serve_live(
-        root=preview.root,
-        host=host,
-        port=port,
-        rebuild=preview.rebuild,
-        watched=watched,
-        on_request=lambda first_segment: preview.ensure(first_segment),
-    )
+    # Stopped by a terminal (Ctrl+C) or a process manager (SIGTERM): either way, clean up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        serve_live(
+            root=preview.root,
+            host=host,
+            port=port,
+            rebuild=preview.rebuild,
+            watched=watched,
+            on_request=lambda first_segment: preview.ensure(first_segment),
+        )
+    finally:
+        shutil.rmtree(preview.root, ignore_errors=True)  # the preview is not kept
     return 0
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -72,6 +74,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             str(port),
         ],
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -87,6 +90,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         assert process.stdout is not None
         output.join()
         process.stdout.close()
+    # Stopped (SIGTERM), the server removed its preview folder.
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == []
 
 
 def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
@@ -144,6 +149,13 @@ def test_serve_switches_tenants_without_a_restart(
 
 
 # --- what the preview reuses gives the pages a full build gives -------------------------
+
+
+@pytest.fixture(autouse=True)
+def private_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Previews made in this process keep their folders under the test's own folder."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
 
 
 def site_files(folder: Path) -> dict[str, bytes]:
