@@ -9,6 +9,11 @@ only in values.
     pip install -e '.[bench]'
     python benchmarks/run.py                      # 20 x 30: peer vs tenantdocs, ratio
     python benchmarks/run.py --large              # also 500 x 50: full, no-op, one changed
+    python benchmarks/run.py --realistic          # tenants with their own 30 of 750 apps:
+                                                  #   20 x 30-of-750 vs peer, 500 x 30-of-750
+                                                  #   full / no-op / peak memory, 750-guide
+                                                  #   tenant vs peer
+    python benchmarks/run.py --realistic --stream # also 2,000 x 30-of-750 peak memory
     python benchmarks/run.py --tenants 50 --pages 10 --jobs 2 --json results.json
     python benchmarks/run.py --fetch-only         # only the fetch workload (no peer needed)
 
@@ -55,25 +60,38 @@ class Measurement:
 def run(
     name: str, command: list[str], cwd: Path, pages: int, extra_env: dict[str, str] | None = None
 ) -> Measurement:
-    """Run ``command`` to completion; fail loudly if it fails."""
+    """Run ``command`` to completion; fail loudly if it fails.
+
+    The child's stderr goes to a file, not a pipe: a pipe read only after the child ends
+    would fill up and hang both.
+    """
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", **(extra_env or {})}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert process.stderr is not None
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    errors = process.stderr.read().decode(errors="replace")
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        text = errors.read().decode(errors="replace")
     if process.returncode != 0:
-        sys.exit(f"{name} failed ({process.returncode}):\n{errors[-2000:]}")
+        sys.exit(f"{name} failed ({process.returncode}):\n{text[-2000:]}")
     return Measurement(name, seconds, usage.ru_maxrss / 1024, pages)
 
 
-def workload(shared: Path, tenants: int, pages: int, root: Path) -> Path:
-    """Generate a workload folder with templates/ and tenants/."""
-    target = root / f"w{tenants}x{pages}"
+def workload(
+    shared: Path, tenants: int, pages: int, root: Path, apps_per_tenant: int | None = None
+) -> Path:
+    """Generate a workload folder with templates/ and tenants/.
+
+    With ``apps_per_tenant``, ``pages`` is the catalogue and each tenant uses its own
+    random choice of that many apps.
+    """
+    suffix = f"of{apps_per_tenant}" if apps_per_tenant else ""
+    target = root / f"w{tenants}x{pages}{suffix}"
+    extra = [str(apps_per_tenant)] if apps_per_tenant else []
     subprocess.run(
         [
             sys.executable,
@@ -81,8 +99,10 @@ def workload(shared: Path, tenants: int, pages: int, root: Path) -> Path:
             str(tenants),
             str(pages),
             str(target),
+            *extra,
         ],
         check=True,
+        stdout=subprocess.DEVNULL,
     )
     return target
 
@@ -91,10 +111,17 @@ def tenantdocs(*args: str) -> list[str]:
     return [sys.executable, str(REPO / "build.py"), *args]
 
 
-def compare(shared: Path, tenants: int, pages: int, jobs: int, root: Path) -> list[Measurement]:
+def compare(
+    shared: Path,
+    tenants: int,
+    pages: int,
+    jobs: int,
+    root: Path,
+    apps_per_tenant: int | None = None,
+) -> list[Measurement]:
     """The peer and tenantdocs on the same workload, full builds, one after the other."""
-    work = workload(shared, tenants, pages, root)
-    total = tenants * pages
+    work = workload(shared, tenants, pages, root, apps_per_tenant)
+    total = tenants * (apps_per_tenant or pages)
     if shutil.which("mkdocs") is None:
         sys.exit("the peer needs mkdocs on PATH: pip install -e '.[bench]'")
     peer = run(
@@ -109,7 +136,40 @@ def compare(shared: Path, tenants: int, pages: int, jobs: int, root: Path) -> li
         work,
         total,
     )
+    shutil.rmtree(root / "peer-out", ignore_errors=True)
     return [peer, ours]
+
+
+def realistic(shared: Path, jobs: int, root: Path, stream: bool) -> list[Measurement]:
+    """Tenants with their own app sets, as real customers have, and one 750-guide tenant."""
+    small = compare(shared, 20, 750, jobs, root, 30)
+    print("# 20 tenants x their own 30 of 750 apps")
+    report(small)
+    print(f"ratio: tenantdocs is {small[0].seconds / small[1].seconds:.1f}x faster than the peer")
+    work = workload(shared, 500, 750, root, 30)
+    big = [
+        run("full build 500 x 30-of-750", tenantdocs("build", "--jobs", str(jobs)), work, 15000),
+        run("no-op rebuild", tenantdocs("build", "--jobs", str(jobs)), work, 0),
+    ]
+    print("# 500 tenants x their own 30 of 750 apps")
+    report(big)
+    shutil.rmtree(work)
+    if stream:
+        work = workload(shared, 2000, 750, root, 30)
+        huge = [
+            run(
+                "full build 2000 x 30-of-750", tenantdocs("build", "--jobs", str(jobs)), work, 60000
+            )
+        ]
+        print("# 2,000 tenants x their own 30 of 750 apps (peak memory must stay flat)")
+        report(huge)
+        shutil.rmtree(work)
+    catalogue = compare(shared, 1, 750, jobs, root)
+    print("# one tenant using all 750 guides")
+    report(catalogue)
+    ratio = catalogue[0].seconds / catalogue[1].seconds
+    print(f"ratio: tenantdocs is {ratio:.1f}x faster than the peer")
+    return [*small, *big, *(huge if stream else []), *catalogue]
 
 
 def large(shared: Path, tenants: int, pages: int, jobs: int, root: Path) -> list[Measurement]:
@@ -277,6 +337,14 @@ def main() -> int:
     parser.add_argument(
         "--large", action="store_true", help="also run 500 x 50 full / no-op / one changed"
     )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="also tenants with their own 30 of 750 apps (20 vs peer, 500) and a 750-guide tenant",
+    )
+    parser.add_argument(
+        "--stream", action="store_true", help="with --realistic: also 2,000 x 30-of-750"
+    )
     parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument(
         "--fetch-only", action="store_true", help="run only the fetch workload (500 URLs)"
@@ -307,6 +375,8 @@ def main() -> int:
             report(big)
             results += big
         results += fetched
+        if args.realistic:
+            results += realistic(args.shared, args.jobs, root, args.stream)
     if args.json:
         args.json.write_text(json.dumps([asdict(m) for m in results], indent=2) + "\n")
     return 0

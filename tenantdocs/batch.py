@@ -8,12 +8,15 @@ Every tenant is built into a staging folder and swapped in only when complete.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
+import itertools
 import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +24,12 @@ from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
 from tenantdocs.incremental import sha
 from tenantdocs.report import TenantResult, TenantStatus, failed_result
-from tenantdocs.sitebuild import SitePlan, build_site
+from tenantdocs.sitebuild import SiteBuilder, SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
     fill_in,
+    fill_in_place,
     fill_text,
     sentinelize,
     skeleton_problem,
@@ -51,37 +55,57 @@ class TenantPlan:
     """Hash of every input part, for incremental builds and the "why rebuilt" report."""
     roles: tuple[tuple[str, str], ...] = ()
     """(role, text) of every value on the tenant's pages, for sharing one MkDocs run."""
-    stable_until: str | None = None
+    stable_until: datetime | None = None
     """Until when the pages stay as they are if no input changes (certificate thresholds)."""
     inputs: str | None = None
     """:func:`inputs_digest` of the tenant, recorded in its manifest."""
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> publish.Manifest:
         """What the tenant's manifest records."""
-        return {
-            "name": self.name,
-            "apps": self.apps,
-            "pages": len(self.site.pages),
-            "digests": self.digests,
-            "inputs": self.inputs,
-            "stable_until": self.stable_until,
-        }
+        return publish.Manifest(
+            self.name, self.apps, len(self.site.pages), self.digests, self.inputs, self.stable_until
+        )
+
+
+WINDOW = 64
+"""Tenants planned and built at a time: memory stays flat however many tenants a run has."""
 
 
 def build_all(
     site: Path,
-    work: list[tuple[TenantPlan, str]],
+    work: Iterable[tuple[TenantPlan, str]],
     jobs: int,
     done: Callable[[TenantResult], None],
+    window: int = WINDOW,
 ) -> list[TenantResult]:
     """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone.
 
-    Tenants that differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`);
-    the others, and any group whose skeleton could not be filled in exactly, are built alone.
+    ``work`` is consumed as a stream, ``window`` tenants at a time, so only their plans are
+    held; the worker processes (and their warm builders) serve the whole run. Tenants that
+    differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`); the
+    others, and any group whose skeleton could not be filled in exactly, are built alone.
     """
+    cache = _SkeletonCache(site)
+    results: list[TenantResult] = []
+    stream = iter(work)
+    with _pool(jobs) as pool:
+        while chunk := list(itertools.islice(stream, window)):
+            results += _build_window(site, chunk, jobs, done, pool, cache)
+    cache.prune()
+    return results
+
+
+def _build_window(
+    site: Path,
+    work: list[tuple[TenantPlan, str]],
+    jobs: int,
+    done: Callable[[TenantResult], None],
+    pool: concurrent.futures.Executor,
+    cache: _SkeletonCache,
+) -> list[TenantResult]:
+    """Build one window of planned tenants with the run's pool."""
     groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
     alone: list[tuple[TenantPlan, str]] = []
-    cache = _SkeletonCache(site)
     # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
     # incremental rebuild) uses what the last run with several tenants learnt.
     varying = varying_roles([p.roles for p, _ in work]) if len(work) > 1 else cache.varying()
@@ -98,43 +122,39 @@ def build_all(
         cache.remember_varying(varying)
 
     results: list[TenantResult] = []
-
-    def finished(result: TenantResult) -> None:
-        results.append(result)
-        done(result)
-
-    with _pool(jobs) as pool:
-        skeletons = {
-            key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2].site)
-            for key, members in groups.items()
-        }
-        pending: list[concurrent.futures.Future[list[TenantResult]]] = [
-            pool.submit(_build_alone, site, plan, reason) for plan, reason in alone
-        ]
-        for key, built in skeletons.items():
-            skeleton, problem, warnings = built.result()
-            members = groups[key]
-            if problem is not None:
-                pending += [
-                    pool.submit(_build_alone, site, plan, reason) for plan, reason, _ in members
-                ]
-                continue
-            if not warnings:
-                skeleton = cache.keep(key, skeleton)
-            if len(members) == 1:
-                note = "; filled in from the MkDocs run kept from an earlier build"
-            else:
-                note = f"; one MkDocs run shared by {len(members)} tenants"
-            for chunk in _chunks(members, jobs):
-                pending.append(pool.submit(_fill_in_all, site, skeleton, chunk, warnings, note))
-        for outcome in concurrent.futures.as_completed(pending):
-            for result in outcome.result():
-                finished(result)
+    skeletons = {
+        key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2])
+        for key, members in groups.items()
+    }
+    # Guides are shared between tenants built by the same process: worth it with company.
+    share = len(alone) > 1
+    pending: list[concurrent.futures.Future[list[TenantResult]]] = [
+        pool.submit(_build_alone, site, plan, reason, share) for plan, reason in alone
+    ]
+    for key, built in skeletons.items():
+        skeleton, problem, warnings = built.result()
+        members = groups[key]
+        if problem is not None:
+            pending += [
+                pool.submit(_build_alone, site, plan, reason) for plan, reason, _ in members
+            ]
+            continue
+        if not warnings:
+            skeleton = cache.keep(key, skeleton)
+        if len(members) == 1:
+            note = "; filled in from the MkDocs run kept from an earlier build"
+        else:
+            note = f"; one MkDocs run shared by {len(members)} tenants"
+        for chunk in _chunks(members, jobs):
+            pending.append(pool.submit(_fill_in_all, site, skeleton, chunk, warnings, note))
+    for outcome in concurrent.futures.as_completed(pending):
+        for result in outcome.result():
+            results.append(result)
+            done(result)
     for key in groups:
         shutil.rmtree(
             publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}", ignore_errors=True
         )
-    cache.prune()
     return results
 
 
@@ -224,22 +244,26 @@ def _chunks(items: list[Any], count: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _build_skeleton(site: Path, key: str, plan: SitePlan) -> tuple[Path, str | None, list[Problem]]:
+def _build_skeleton(
+    site: Path, key: str, shared: Sentinelized
+) -> tuple[Path, str | None, list[Problem]]:
     """Build a group's shared plan once; say why it cannot be filled in exactly, if so."""
+    plan = shared.site
     root = publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     try:
-        warnings = build_site(plan, root / "work", root / "site")
+        warnings = _worker_builder().build(plan, root / "work", root / "site")
     except TenantdocsError as exc:
         return root / "site", str(exc.problems[0].message), []
-    sentinels = {s for s in _sentinels_in(plan)}
+    sentinels = _sentinels_in(plan, shared.values)
     return root / "site", skeleton_problem(root / "site", sentinels), warnings
 
 
-def _sentinels_in(plan: SitePlan) -> set[str]:
+def _sentinels_in(plan: SitePlan, values: Mapping[str, str]) -> dict[str, str]:
+    """The sentinels of a plan, each with the value it stands for (in one member)."""
     text = "\n".join([plan.site_name, *plan.pages.values(), json.dumps(plan.nav)])
-    return set(SENTINEL.findall(text))
+    return {s: values[s] for s in sorted(set(SENTINEL.findall(text)))}
 
 
 def _fill_in_all(
@@ -286,16 +310,18 @@ def _fill_in_all(
     return results
 
 
-def _build_alone(site: Path, plan: TenantPlan, reason: str) -> list[TenantResult]:
-    return [_build_one(site, plan, reason)]
+def _build_alone(
+    site: Path, plan: TenantPlan, reason: str, share: bool = False
+) -> list[TenantResult]:
+    return [_build_one(site, plan, reason, share)]
 
 
-def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
+def _build_one(site: Path, plan: TenantPlan, reason: str, share: bool) -> TenantResult:
     slug = plan.slug
     started = time.monotonic()
     staging = publish.staging_dir(site, slug)
     try:
-        warnings = build_site(plan.site, staging / "work", staging / "site")
+        warnings = _build_tenant_site(plan, staging, share)
         publish.swap_in(site, slug, staging / "site")
         publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
@@ -314,3 +340,39 @@ def _build_one(site: Path, plan: TenantPlan, reason: str) -> TenantResult:
         reason,
         (*plan.warnings, *warnings),
     )
+
+
+def _build_tenant_site(plan: TenantPlan, staging: Path, share: bool) -> list[Problem]:
+    """Build one tenant into ``staging/site`` with this process's builder.
+
+    With ``share`` (the process builds other tenants too) its guides are built with
+    sentinels for their values, so a guide another tenant already used is not converted
+    again; the values are then put back. When that could not be
+    exact (:func:`skeleton_problem`), the tenant is built again straightforwardly.
+    """
+    builder = _worker_builder()
+    shared = sentinelize(plan.site, plan.roles, None, guides_only=True) if share else None
+    if shared is not None:
+        try:
+            warnings = builder.build(shared.site, staging / "work", staging / "site")
+        except TenantdocsError:
+            warnings = None  # said again, with the tenant's own values, by the build below
+        exact = warnings is not None and (
+            skeleton_problem(staging / "site", _sentinels_in(shared.site, shared.values)) is None
+        )
+        if warnings is not None and exact:
+            fill_in_place(staging / "site", shared.values)
+            return [replace(w, message=fill_text(w.message, shared.values)) for w in warnings]
+        shutil.rmtree(staging / "work", ignore_errors=True)
+        shutil.rmtree(staging / "site", ignore_errors=True)
+    return builder.build(plan.site, staging / "work", staging / "site")
+
+
+@functools.cache
+def _worker_builder() -> SiteBuilder:
+    """This process's builder, kept warm for every tenant the process builds.
+
+    Process pool workers can keep state only at module level; each forked worker gets a
+    builder of its own on first use.
+    """
+    return SiteBuilder()

@@ -5,7 +5,10 @@ only when tests allow it), and its host by name and by every address it resolves
 (:mod:`tenantdocs.hosts`). The connection then goes to the address that was checked, with
 the host name kept for TLS (SNI, certificate check) and the ``Host`` header, so a name that
 resolves elsewhere a moment later (DNS rebinding) cannot steer the request. A redirect
-(same scheme, host and port only) is checked again the same way.
+(same scheme, host and port only) is checked again the same way. The name lookup runs
+within the fetch's deadline. Requests go through one :mod:`requests` session per
+:class:`Fetcher` (no proxy, ``.netrc`` or cookies), its errors turned into
+:class:`MetadataFetchError` here.
 
 Each fetch has connect and read timeouts (``TENANTDOCS_FETCH_TIMEOUT``) and an overall
 deadline of three timeouts, reads at most :data:`MAX_METADATA_BYTES`, retries connection
@@ -20,19 +23,20 @@ host that let a request time out is not asked again in the same run.
 from __future__ import annotations
 
 import email.utils
+import http.cookiejar
 import ipaddress
 import os
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from tenantdocs.hosts import LOOPBACK_ENV as LOOPBACK_ENV
@@ -40,8 +44,11 @@ from tenantdocs.hosts import HostPolicy, IPAddress
 from tenantdocs.keys import shorten
 from tenantdocs.metadata import MAX_METADATA_BYTES
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: a run that fetches nothing does not load them
+    import requests
+    import requests.adapters
     import urllib3
+    import urllib3.connectionpool
 
 TIMEOUT_ENV = "TENANTDOCS_FETCH_TIMEOUT"
 MAX_REDIRECTS = 3
@@ -57,6 +64,9 @@ host, so this bounds how long an MSP's refresh takes (500 URLs at 100 ms: about 
 host asking for less with 429 or 503 and ``Retry-After`` is waited for."""
 MAX_PER_HOST = 32
 """The most requests in flight to one host that ``--per-host`` accepts."""
+KEPT_POOLS = 256
+"""Connection pools (one per scheme, host, port and address) kept alive in a run; past
+that, the least recently used one is closed."""
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_STATUS = frozenset({429, 503})
@@ -159,6 +169,50 @@ def download(
         return fetcher.download(url, etag=etag, last_modified=last_modified, max_bytes=max_bytes)
 
 
+Resolver = Callable[[str, int], Sequence[str]]
+"""Looks a host name up: ``(host, port)`` → its addresses as text (may raise OSError)."""
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, by the system resolver (``getaddrinfo``)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _pinned_adapter(per_host: int) -> requests.adapters.HTTPAdapter:
+    """A transport adapter that connects to the address the request URL names (the checked
+    one), while TLS (SNI and the certificate's host name check) uses the name the ``Host``
+    header asks for.
+
+    Pools are kept per (scheme, address, port, name): two hosts served from one address
+    never share a connection or a TLS name. (Defined here so that requests is imported
+    only when something is fetched.)
+    """
+    import requests.adapters
+
+    class PinnedAdapter(requests.adapters.HTTPAdapter):
+        def get_connection_with_tls_context(
+            self,
+            request: requests.PreparedRequest,
+            verify: bool | str | None,
+            proxies: Mapping[str, str] | None = None,
+            cert: tuple[str, str] | str | None = None,
+        ) -> urllib3.connectionpool.ConnectionPool:
+            host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+                request, True if verify is None else verify, cert
+            )
+            pinned: dict[str, Any] = dict(pool_kwargs)
+            if host_params["scheme"] == "https":
+                name = urlsplit("//" + request.headers["Host"]).hostname
+                pinned.update(server_hostname=name, assert_hostname=name)
+            pool: urllib3.connectionpool.ConnectionPool = self.poolmanager.connection_from_host(
+                **host_params, pool_kwargs=pinned
+            )
+            return pool
+
+    return PinnedAdapter(pool_connections=KEPT_POOLS, pool_maxsize=per_host, max_retries=0)
+
+
 @dataclass
 class Fetcher:
     """Fetches for one run: checked, pinned addresses and kept-alive connections per host.
@@ -172,12 +226,26 @@ class Fetcher:
     """Connections kept per host (as many as may be in flight)."""
     timeout: float = field(default_factory=fetch_timeout)
     """Connect and read timeout, seconds; the overall deadline is three of them."""
+    resolver: Resolver = field(default=resolve)
+    """How host names are looked up (a lookup that hangs is cut off at the deadline)."""
+    ca_certs: str | None = None
+    """A PEM file of the CAs to trust; None: requests' bundle (certifi)."""
 
     def __post_init__(self) -> None:
+        import requests
+
         self._lock = threading.Lock()
         self._addresses: dict[tuple[str, int], tuple[IPAddress, ...]] = {}
-        self._pools: dict[tuple[str, str, int, IPAddress], urllib3.HTTPConnectionPool] = {}
         self._silent: set[str] = set()
+        self._session = requests.Session()
+        self._session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
+        if self.ca_certs:
+            self._session.verify = self.ca_certs
+        self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+        adapter = _pinned_adapter(self.per_host)
+        for prefix in ("https://", "http://"):
+            self._session.mount(prefix, adapter)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -187,10 +255,7 @@ class Fetcher:
 
     def close(self) -> None:
         """Close every kept-alive connection."""
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        self._session.close()
 
     def download(
         self,
@@ -209,16 +274,16 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         for _ in range(MAX_REDIRECTS + 1):
             with self._answer(url, headers, deadline) as response:
-                if response.status in (301, 302, 303, 307, 308):
+                if response.status_code in (301, 302, 303, 307, 308):
                     url = _redirect_target(url, response.headers.get("Location", ""))
                     continue
-                if response.status == 304:
-                    response.release_conn()  # no body: the connection is kept for the next
+                if response.status_code == 304:
+                    response.raw.release_conn()  # no body: the connection is kept for the next
                     return Download(url, None, etag, last_modified)
-                if response.status != 200:
+                if response.status_code != 200:
                     raise MetadataFetchError(_status_text(response), FailureKind.HTTP)
                 data = _read_capped(response, max_bytes, deadline)
-                response.release_conn()  # read to its end: the connection is kept
+                response.raw.release_conn()  # read to its end: the connection is kept
                 return Download(
                     url, data, response.headers.get("ETag"), response.headers.get("Last-Modified")
                 )
@@ -227,7 +292,7 @@ class Fetcher:
     @contextmanager
     def _answer(
         self, url: str, headers: dict[str, str], deadline: float
-    ) -> Iterator[urllib3.BaseHTTPResponse]:
+    ) -> Iterator[requests.Response]:
         """The final answer to one GET after retries; its connection is released after."""
         check_url(url, self.policy)
         parts = urlsplit(url)
@@ -238,7 +303,7 @@ class Fetcher:
                 FailureKind.TIMEOUT,
             )
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = self._checked_addresses(host, port)
+        addresses = self._checked_addresses(host, port, deadline)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
@@ -246,7 +311,7 @@ class Fetcher:
         timeouts = 0
         for attempt in range(RETRIES + 1):
             try:
-                response = self._open(parts.scheme, host, port, addresses, path, request_headers)
+                response = self._open(parts.scheme, port, addresses, path, request_headers)
             except MetadataFetchError as exc:
                 timeouts += exc.kind is FailureKind.TIMEOUT
                 try:
@@ -255,13 +320,14 @@ class Fetcher:
                     _pause(_backoff(attempt), deadline, exc)
                 except MetadataFetchError:
                     if exc.kind is FailureKind.TIMEOUT:
-                        with self._lock:
-                            self._silent.add(host)  # a hanging host is not asked again
+                        self._silence(host)
                     raise
                 continue
-            if response.status not in _RETRIED_STATUS or attempt == RETRIES:
+            if response.status_code not in _RETRIED_STATUS or attempt == RETRIES:
                 break
-            wait_for = _retry_after(response) if response.status in _RETRY_AFTER_STATUS else None
+            wait_for = (
+                _retry_after(response) if response.status_code in _RETRY_AFTER_STATUS else None
+            )
             failure = MetadataFetchError(_status_text(response), FailureKind.HTTP)
             response.close()
             if wait_for is not None and time.monotonic() + wait_for > deadline:
@@ -275,12 +341,17 @@ class Fetcher:
         finally:
             response.close()  # unless released above: a body not read to its end is dropped
 
+    def _silence(self, host: str) -> None:
+        """Ask ``host`` nothing more this run: it let a request time out."""
+        with self._lock:
+            self._silent.add(host)
+
     def addresses_of(self, host: str, port: int) -> tuple[IPAddress, ...] | None:
         """The checked addresses ``host`` resolved to in this run (None: not resolved yet)."""
         with self._lock:
             return self._addresses.get((host.lower(), port))
 
-    def _checked_addresses(self, host: str, port: int) -> tuple[IPAddress, ...]:
+    def _checked_addresses(self, host: str, port: int, deadline: float) -> tuple[IPAddress, ...]:
         """The addresses ``host`` resolves to, each allowed by the policy; resolved once."""
         key = (host, port)
         with self._lock:
@@ -288,7 +359,7 @@ class Fetcher:
         if known is not None:
             return known
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = self._lookup(host, port, deadline)
         except (OSError, UnicodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise MetadataFetchError(
@@ -296,7 +367,7 @@ class Fetcher:
                 FailureKind.UNREACHABLE,
             ) from None
         addresses = tuple(
-            dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
+            dict.fromkeys(ipaddress.ip_address(text.split("%", 1)[0]) for text in found)
         )
         refusal = self.policy.address_refusal(host, addresses)
         if refusal or not addresses:
@@ -307,77 +378,83 @@ class Fetcher:
             self._addresses[key] = addresses
         return addresses
 
+    def _lookup(self, host: str, port: int, deadline: float) -> Sequence[str]:
+        """Run the resolver, waiting for it no longer than the fetch's deadline.
+
+        The lookup runs in a daemon thread of its own: a resolver that hangs cannot be
+        interrupted, but it holds up neither this fetch nor the end of the program.
+        """
+        answer: list[Sequence[str]] = []
+        failure: list[BaseException] = []
+
+        def look_up() -> None:
+            try:
+                answer.append(self.resolver(host, port))
+            except BaseException as exc:  # handed to the waiting thread below
+                failure.append(exc)
+
+        thread = threading.Thread(target=look_up, name=f"resolve {host}", daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            self._silence(host)
+            raise MetadataFetchError(
+                f"cannot resolve '{shorten(host)}' (no answer within {3 * self.timeout:g} s)",
+                FailureKind.TIMEOUT,
+            )
+        if failure:
+            raise failure[0]
+        return answer[0]
+
     def _open(
         self,
         scheme: str,
-        host: str,
         port: int,
         addresses: Sequence[IPAddress],
         path: str,
         headers: dict[str, str],
-    ) -> urllib3.BaseHTTPResponse:
-        """Send the GET to the first checked address that takes the connection."""
-        import urllib3
-        import urllib3.exceptions as errors
+    ) -> requests.Response:
+        """Send the GET to the first checked address that takes the connection.
+
+        The URL names the address, so the connection goes there and nowhere else; the
+        ``Host`` header keeps the name (see :func:`_pinned_adapter`).
+        """
+        import requests
+        import urllib3.exceptions
 
         failure: MetadataFetchError | None = None
         for address in addresses:
-            pool = self._pool(scheme, host, port, address)
+            netloc = f"[{address}]" if address.version == 6 else str(address)
             try:
-                return pool.urlopen(
-                    "GET",
-                    path,
+                return self._session.get(
+                    f"{scheme}://{netloc}:{port}{path}",
                     headers=headers,
-                    retries=False,
-                    redirect=False,
-                    assert_same_host=False,
-                    preload_content=False,
-                    timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                    timeout=(self.timeout, self.timeout),
                 )
-            except errors.NewConnectionError as exc:  # refused, unreachable: try the next
-                failure = MetadataFetchError(
-                    f"cannot connect ({_reason(exc)})", FailureKind.UNREACHABLE
-                )
-            except errors.TimeoutError:
+            except requests.Timeout:
                 raise MetadataFetchError(
                     f"no answer within {self.timeout:g} s", FailureKind.TIMEOUT
                 ) from None
-            except errors.SSLError as exc:
+            except requests.exceptions.SSLError as exc:
                 raise MetadataFetchError(
                     f"TLS failed ({_reason(exc)})", FailureKind.UNREACHABLE
                 ) from None
-            except errors.HTTPError as exc:  # reset, closed without answer, bad status line
+            except requests.ConnectionError as exc:
+                cause = _cause(exc)
+                failure = MetadataFetchError(
+                    f"cannot connect ({_reason(cause)})", FailureKind.UNREACHABLE
+                )
+                if not isinstance(cause, urllib3.exceptions.NewConnectionError):
+                    raise failure from None  # reset, closed without answer, bad status line
+                # refused, unreachable: try the next address
+            except requests.RequestException as exc:
                 raise MetadataFetchError(
                     f"cannot connect ({_reason(exc)})", FailureKind.UNREACHABLE
                 ) from None
         assert failure is not None
         raise failure
-
-    def _pool(
-        self, scheme: str, host: str, port: int, address: IPAddress
-    ) -> urllib3.HTTPConnectionPool:
-        import urllib3
-
-        key = (scheme, host, port, address)
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                if scheme == "https":
-                    import certifi
-
-                    pool = urllib3.HTTPSConnectionPool(
-                        str(address),
-                        port,
-                        maxsize=self.per_host,
-                        cert_reqs="CERT_REQUIRED",
-                        ca_certs=certifi.where(),
-                        server_hostname=_ascii_name(host),  # SNI and the certificate
-                        assert_hostname=_ascii_name(host),  # name: the host's, not the IP's
-                    )
-                else:
-                    pool = urllib3.HTTPConnectionPool(str(address), port, maxsize=self.per_host)
-                self._pools[key] = pool
-            return pool
 
 
 def _ascii_name(host: str) -> str:
@@ -408,7 +485,7 @@ def _pause(seconds: float, deadline: float, failure: MetadataFetchError) -> None
     time.sleep(seconds)
 
 
-def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+def _retry_after(response: requests.Response) -> float | None:
     """Seconds the server asks to wait (delta-seconds or an HTTP date), if it says."""
     value = (response.headers.get("Retry-After") or "").strip()
     if value.isdigit():
@@ -422,8 +499,8 @@ def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _status_text(response: urllib3.BaseHTTPResponse) -> str:
-    return f"HTTP {response.status} {shorten(response.reason or '')}".strip()
+def _status_text(response: requests.Response) -> str:
+    return f"HTTP {response.status_code} {shorten(response.reason or '')}".strip()
 
 
 def _redirect_target(url: str, location: str) -> str:
@@ -438,9 +515,10 @@ def _redirect_target(url: str, location: str) -> str:
     return target
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
+def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
     import urllib3.exceptions
 
+    raw: urllib3.BaseHTTPResponse = response.raw
     length = response.headers.get("Content-Length")
     if length and length.isdigit() and int(length) > max_bytes:
         raise MetadataFetchError(
@@ -450,7 +528,7 @@ def _read_capped(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: f
     try:
         # read1 returns what has arrived instead of waiting for a full chunk, so a body
         # trickling in byte by byte still meets the deadline.
-        while chunk := response.read1(64 * 1024, decode_content=True):
+        while chunk := raw.read1(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > max_bytes:
                 raise MetadataFetchError(
@@ -466,8 +544,18 @@ def _read_capped(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: f
     return b"".join(chunks)
 
 
+def _cause(exc: requests.RequestException) -> BaseException:
+    """The urllib3 error a requests error wraps (the reason, when it is a retry error)."""
+    import urllib3.exceptions
+
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    if isinstance(cause, urllib3.exceptions.MaxRetryError) and cause.reason is not None:
+        return cause.reason
+    return cause
+
+
 def _reason(exc: BaseException) -> str:
-    """The innermost cause of a urllib3 error, short and without tenant data."""
+    """The innermost cause of a transport error, short and without tenant data."""
     while exc.__context__ is not None and exc.__context__ is not exc:
         exc = exc.__context__
     if isinstance(exc, OSError) and exc.strerror:

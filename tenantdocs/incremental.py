@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,9 +99,9 @@ def inputs_digest(
     return sha("\n".join(parts).encode("utf-8"))
 
 
-def stable_until(value_sets: Sequence[ValueSet], now: datetime) -> str | None:
+def stable_until(value_sets: Sequence[ValueSet], now: datetime) -> datetime | None:
     """When the pages could change with nothing else changing: the next certificate or
-    document validity threshold (expiry warnings), ISO 8601; None when there is none."""
+    document validity threshold (expiry warnings); None when there is none."""
     moments = []
     for values in value_sets:
         for certificate in values.certificates:
@@ -113,28 +113,33 @@ def stable_until(value_sets: Sequence[ValueSet], now: datetime) -> str | None:
         if values.metadata is not None and values.metadata.document.valid_until is not None:
             moments.append(values.metadata.document.valid_until)
     future = [m for m in moments if m > now]
-    return min(future).isoformat() if future else None
+    return min(future) if future else None
 
 
-def up_to_date(site: Path, slug: str, inputs: str | None, now: datetime) -> bool:
+def up_to_date(
+    site: Path, slug: str, inputs: str | None, now: datetime, previous: publish.Manifest | None
+) -> bool:
     """Whether the tenant's published site was built from exactly these inputs, still valid."""
-    if inputs is None or not (site / slug).is_dir():
+    if inputs is None or previous is None or not (site / slug).is_dir():
         return False
-    manifest = publish.read_manifest(site, slug)
-    if manifest is None or manifest.get("inputs") != inputs:
+    if previous.inputs != inputs:
         return False
-    until = manifest.get("stable_until")
-    return until is None or now < datetime.fromisoformat(str(until))
+    return previous.stable_until is None or now < previous.stable_until
 
 
-def rebuild_reason(site: Path, slug: str, new: dict[str, str], force: bool) -> str | None:
+def rebuild_reason(
+    site: Path,
+    slug: str,
+    new: Mapping[str, str],
+    force: bool,
+    previous: publish.Manifest | None,
+) -> str | None:
     """Why the tenant must be built, or None when its published site is up to date."""
     if force:
         return "--force"
-    manifest = publish.read_manifest(site, slug)
-    if manifest is None or not (site / slug).is_dir():
+    if previous is None or not (site / slug).is_dir():
         return "not built before"
-    old = manifest.get("digests", {})
+    old = previous.digests
     changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
     if not changed:
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ from tenantdocs.incremental import (
 from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_result
-from tenantdocs.sitebuild import SitePlan
+from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
 from tenantdocs.skeleton import roles
 from tenantdocs.sources import MetadataLoader, metadata_source
 from tenantdocs.templates import TemplateSet, app_folders, load_templates, scan_templates
@@ -118,57 +118,68 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     shared = run_inputs(templates)
     with publish.site_lock(project.site):
         publish.recover(project.site)
+
         prefetch(loader, tenants, templates)
-        to_build = []
-        for tenant, warnings in tenants:
-            started = time.monotonic()
-            apps = tenant.app_names(templates.apps)
-            inputs = inputs_digest(tenant, apps, project.tenants, shared)
-            if not selection.force and up_to_date(project.site, tenant.slug, inputs, loader.now):
-                # Nothing it is built from changed: skipped without rendering a page.
-                manifest = publish.read_manifest(project.site, tenant.slug) or {}
-                pages = int(manifest.get("pages", 0))
-                results.append(
-                    TenantResult(
-                        tenant.slug,
-                        TenantStatus.UNCHANGED,
-                        tenant.name.value,
-                        pages,
-                        0.0,
-                        "inputs unchanged",
-                        warnings,
+
+        def to_build() -> Iterator[tuple[TenantPlan, str]]:
+            # Planned one at a time as the batch asks for them: only a window of
+            # plans is held at once, however many tenants the run has.
+            for tenant, warnings in tenants:
+                started = time.monotonic()
+                apps = tenant.app_names(templates.apps)
+                inputs = inputs_digest(tenant, apps, project.tenants, shared)
+                previous, unusable = publish.read_manifest(project.site, tenant.slug)
+                if unusable is not None:
+                    warnings = (*warnings, unusable)
+                if not selection.force and up_to_date(
+                    project.site, tenant.slug, inputs, loader.now, previous
+                ):
+                    # Nothing it is built from changed: skipped without rendering a page.
+                    pages = previous.pages if previous else 0
+                    results.append(
+                        TenantResult(
+                            tenant.slug,
+                            TenantStatus.UNCHANGED,
+                            tenant.name.value,
+                            pages,
+                            0.0,
+                            "inputs unchanged",
+                            warnings,
+                        )
                     )
+                    done(results[-1])
+                    continue
+                try:
+                    plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
+                    plan = replace(plan, inputs=inputs)
+                except TenantError as exc:
+                    results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
+                    done(results[-1])
+                    continue
+                reason = rebuild_reason(
+                    project.site, plan.slug, plan.digests, selection.force, previous
                 )
-                done(results[-1])
-                continue
-            try:
-                plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
-                plan = replace(plan, inputs=inputs)
-            except TenantError as exc:
-                results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
-                done(results[-1])
-                continue
-            reason = rebuild_reason(project.site, plan.slug, plan.digests, selection.force)
-            if reason is None:
-                # Same pages from changed inputs (e.g. an edit to another tenant's app):
-                # record the inputs, so the next run skips it without rendering.
-                publish.write_manifest(project.site, plan.slug, plan.manifest())
-                pages = len(plan.site.pages)
-                results.append(
-                    TenantResult(
-                        plan.slug,
-                        TenantStatus.UNCHANGED,
-                        plan.name,
-                        pages,
-                        0.0,
-                        "pages unchanged",
-                        plan.warnings,
+                if reason is None:
+                    # Same pages from changed inputs (e.g. an edit to another tenant's app):
+                    # record the inputs, so the next run skips it without rendering.
+                    publish.write_manifest(project.site, plan.slug, plan.manifest())
+                    pages = len(plan.site.pages)
+                    results.append(
+                        TenantResult(
+                            plan.slug,
+                            TenantStatus.UNCHANGED,
+                            plan.name,
+                            pages,
+                            0.0,
+                            "pages unchanged",
+                            plan.warnings,
+                        )
                     )
-                )
-                done(results[-1])
-            else:
-                to_build.append((plan, reason))
-        results += build_all(project.site, to_build, selection.jobs, done)
+                    done(results[-1])
+                else:
+                    yield plan, reason
+
+        results += build_all(project.site, to_build(), selection.jobs, done)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site)
@@ -526,7 +537,12 @@ def collapse_repeats(problems: Sequence[Problem]) -> list[Problem]:
 
 
 def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:
-    """Home first, then the guides grouped by app category (ungrouped ones last)."""
+    """Home first, then the guides grouped by app category (ungrouped ones last).
+
+    A site with more than :data:`LARGE_SITE_PAGES` guides also groups, by first letter,
+    the guides without a category and each category longer than that: every list stays
+    short enough to scan, and a page carries only the open section (``navigation.prune``).
+    """
     groups: dict[str, list[dict[str, Any]]] = {}
     loose: list[dict[str, Any]] = []
     for page in sorted(pages, key=lambda p: (p.title.casefold(), p.docs_path)):
@@ -536,9 +552,38 @@ def _nav(templates: TemplateSet, pages: Sequence[Page]) -> list[dict[str, Any]]:
             groups.setdefault(app.category, []).append(item)
         else:
             loose.append(item)
+    large = len(pages) > LARGE_SITE_PAGES
     nav: list[dict[str, Any]] = [{"Home": "index.md"}]
-    nav += [{category: groups[category]} for category in sorted(groups, key=str.casefold)]
+    for category in sorted(groups, key=str.casefold):
+        items = groups[category]
+        nav.append(
+            {category: _by_letter(items) if large and len(items) > LARGE_SITE_PAGES else items}
+        )
+    if large and len(loose) > LARGE_SITE_PAGES:
+        letters = _by_letter(loose)
+        return nav + ([{"Other apps": letters}] if groups else letters)
     return nav + loose
+
+
+def _by_letter(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Navigation items (sorted by title) in sections by the title's first letter (titles
+    that start otherwise come first, under "0–9 …"); a letter with more items than
+    :data:`LARGE_SITE_PAGES` is cut into runs of that many, each named by its first and
+    last title."""
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        first = next(iter(item)).lstrip()[:1].upper()
+        sections.setdefault(first if first.isalpha() else "0–9 …", []).append(item)
+    grouped: list[dict[str, Any]] = []
+    for letter in sorted(sections, key=lambda k: (k.isalpha(), k)):
+        members = sections[letter]
+        if len(members) > LARGE_SITE_PAGES:
+            runs = [
+                members[i : i + LARGE_SITE_PAGES] for i in range(0, len(members), LARGE_SITE_PAGES)
+            ]
+            members = [{f"{next(iter(r[0]))} – {next(iter(r[-1]))}": r} for r in runs]
+        grouped.append({letter: members})
+    return grouped
 
 
 # --- building and publishing ------------------------------------------------------------
@@ -555,11 +600,13 @@ def write_directory(site: Path, slugs: Sequence[str] | None = None) -> None:
     """Write ``site/index.html``: the given tenants (default: the published ones), each with
     its name and apps from its manifest (a tenant not built yet is listed by its slug)."""
     published = publish.published_slugs(site)
-    entries = []
+    entries: list[tuple[str, str, list[tuple[str, str]]]] = []
     for slug in published if slugs is None else slugs:
-        manifest = (publish.read_manifest(site, slug) if slug in published else None) or {}
-        apps = [(str(title), str(path)) for title, path in manifest.get("apps", [])]
-        entries.append((slug, str(manifest.get("name", slug)), apps))
+        manifest = publish.read_manifest(site, slug)[0] if slug in published else None
+        if manifest is None:
+            entries.append((slug, slug, []))
+        else:
+            entries.append((slug, manifest.name, list(manifest.apps)))
     publish.write_atomic(site / "index.html", render_directory(entries).encode("utf-8"))
 
 

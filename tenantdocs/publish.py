@@ -13,14 +13,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock, Timeout
 
-from tenantdocs.errors import Location, Problem, PublishError
+from tenantdocs.errors import Location, Problem, PublishError, Severity
 from tenantdocs.files import cannot_write
 from tenantdocs.files import write_atomic as write_atomic  # publish.write_atomic stays
 
@@ -126,18 +127,113 @@ def manifest_path(site: Path, slug: str) -> Path:
     return state_dir(site) / "manifests" / f"{slug}.json"
 
 
-def read_manifest(site: Path, slug: str) -> dict[str, Any] | None:
-    """The tenant's manifest, or None when there is none or it is unreadable."""
+MANIFEST_VERSION = 1
+"""Version of the manifest format; a manifest of another version is not trusted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What ``site/<slug>`` was built from, recorded after it was published."""
+
+    name: str
+    """The tenant's display name (for the tenant directory)."""
+    apps: tuple[tuple[str, str], ...]
+    """(title, page path) per app, for the tenant directory."""
+    pages: int
+    """How many pages the site has."""
+    digests: Mapping[str, str]
+    """Hash of every input part of the plan (see ``incremental.digests``)."""
+    inputs: str | None
+    """One hash of the tenant's input files; None when it could not be judged unrendered."""
+    stable_until: datetime | None
+    """When the pages could change with no input changing (certificate thresholds)."""
+    version: int = MANIFEST_VERSION
+    """:data:`MANIFEST_VERSION` when written."""
+
+    def to_json(self) -> bytes:
+        """The manifest as stored."""
+        data = {
+            "version": self.version,
+            "name": self.name,
+            "apps": [list(app) for app in self.apps],
+            "pages": self.pages,
+            "digests": dict(sorted(self.digests.items())),
+            "inputs": self.inputs,
+            "stable_until": self.stable_until.isoformat() if self.stable_until else None,
+        }
+        return json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
+
+
+def parse_manifest(text: str) -> Manifest:
+    """A stored manifest; ValueError saying what is wrong when it is not one of this version."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("version") != MANIFEST_VERSION:
+        raise ValueError(f"version {data.get('version')!r}, not {MANIFEST_VERSION}")
+    expected = {"version", "name", "apps", "pages", "digests", "inputs", "stable_until"}
+    if set(data) != expected:
+        fields = sorted(set(data) ^ expected)
+        raise ValueError(f"unexpected or missing fields: {', '.join(fields)}")
+    name, apps, pages, digests = data["name"], data["apps"], data["pages"], data["digests"]
+    inputs, until = data["inputs"], data["stable_until"]
+    if not isinstance(name, str):
+        raise ValueError("'name' is not a string")
+    if not isinstance(apps, list) or not all(
+        isinstance(a, list) and len(a) == 2 and all(isinstance(x, str) for x in a) for a in apps
+    ):
+        raise ValueError("'apps' is not a list of [title, path] pairs")
+    if not isinstance(pages, int) or isinstance(pages, bool) or pages < 0:
+        raise ValueError("'pages' is not a count")
+    if not isinstance(digests, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in digests.items()
+    ):
+        raise ValueError("'digests' is not a mapping of strings")
+    if inputs is not None and not isinstance(inputs, str):
+        raise ValueError("'inputs' is not a string")
+    stable_until = None
+    if until is not None:
+        try:
+            stable_until = datetime.fromisoformat(until) if isinstance(until, str) else None
+        except ValueError:
+            stable_until = None
+        if stable_until is None or stable_until.utcoffset() is None:
+            raise ValueError("'stable_until' is not a date and time with a zone")
+    return Manifest(name, tuple((t, p) for t, p in apps), pages, digests, inputs, stable_until)
+
+
+def read_manifest(site: Path, slug: str) -> tuple[Manifest | None, Problem | None]:
+    """The tenant's manifest; without one, why (a warning) when a file is there but unusable.
+
+    Like a cache entry, a manifest that is missing a field, has one of the wrong type or
+    comes from another version only means the tenant is rebuilt.
+    """
+    path = manifest_path(site, slug)
     try:
-        data = json.loads(manifest_path(site, slug).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        return None, _unusable(path, slug, str(reason))
+    try:
+        return parse_manifest(text), None
+    except ValueError as exc:
+        return None, _unusable(path, slug, str(exc).splitlines()[0])
 
 
-def write_manifest(site: Path, slug: str, manifest: dict[str, Any]) -> None:
+def _unusable(path: Path, slug: str, reason: str) -> Problem:
+    return Problem(
+        Location(path),
+        f"build manifest not usable ({reason}); the tenant is rebuilt",
+        Severity.WARNING,
+        slug,
+    )
+
+
+def write_manifest(site: Path, slug: str, manifest: Manifest) -> None:
     """Record what ``site/<slug>`` was built from (atomically)."""
-    write_atomic(manifest_path(site, slug), json.dumps(manifest, indent=2, sort_keys=True).encode())
+    write_atomic(manifest_path(site, slug), manifest.to_json())
 
 
 def remove_tenant(site: Path, slug: str) -> None:

@@ -193,7 +193,7 @@ class Preview:
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
             return
-        kept.until = datetime.fromisoformat(plan.stable_until) if plan.stable_until else None
+        kept.until = plan.stable_until
         site_dir = self.root / slug
         try:
             if site_dir.is_dir() and _page_by_page(kept.site, plan.site):

@@ -12,6 +12,8 @@ translates MkDocs' failures into :class:`SiteBuildError` and its warnings into
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import html
 import io
 import json
@@ -19,6 +21,7 @@ import logging
 import os
 import posixpath
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,17 +70,230 @@ class SitePlan:
 
 
 def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
-    """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings."""
-    docs = work_dir / "docs"
-    for docs_path, text in plan.pages.items():
-        _write(docs / docs_path, text.encode("utf-8"))
-    for docs_path, data in plan.files.items():
-        _write(docs / docs_path, data)
-    for docs_path, data in site_assets().items():
-        _write(docs / docs_path, data)
+    """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings.
 
-    with _build_environment():
-        return _build(plan, work_dir, docs, site_dir)
+    The straightforward build, with nothing kept from earlier builds: the reference every
+    faster way must match byte for byte.
+    """
+    return SiteBuilder().build(plan, work_dir, site_dir)
+
+
+class SiteBuilder:
+    """Builds tenant sites one after another in this process, keeping what they share.
+
+    MkDocs starts every build from nothing: it compiles the theme's templates again, walks
+    the theme's 14,000 files to list its assets, and converts every page's Markdown. A
+    builder keeps, for the builds that follow in the same process, the theme's Jinja
+    environment (compiled templates, asset list) per base configuration, and each page's
+    conversion to HTML keyed by its path, its Markdown, the base configuration and what each
+    of its links resolved to. Pages whose Markdown is the same for many tenants (guides with
+    sentinels, see :mod:`tenantdocs.skeleton`) are then converted once.
+
+    A builder assumes the base configuration's theme folder does not change while it lives:
+    a caller that watches files (``serve``) makes a new builder when the base configuration
+    or a theme override changes.
+    """
+
+    def __init__(self, max_pages: int = 4096) -> None:
+        self._max_pages = max_pages
+        self._envs: dict[str, Any] = {}
+        self._converted: OrderedDict[tuple[str, str, str], list[_Conversion]] = OrderedDict()
+
+    def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
+        """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings."""
+        docs = work_dir / "docs"
+        for docs_path, text in plan.pages.items():
+            _write(docs / docs_path, text.encode("utf-8"))
+        for docs_path, data in plan.files.items():
+            _write(docs / docs_path, data)
+        for docs_path, data in site_assets().items():
+            _write(docs / docs_path, data)
+
+        from mkdocs import exceptions
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+
+        base_key = _base_key(plan.base_config)
+        overrides = _overrides(plan, docs, site_dir)
+        with _build_environment(), _captured_mkdocs_log() as records:
+            try:
+                if plan.base_config is not None:
+                    config = load_config(str(plan.base_config), **overrides)
+                else:
+                    config = load_config(
+                        io.StringIO("{}"),
+                        config_file_path=str(work_dir / "mkdocs.yml"),
+                        **overrides,
+                    )
+                config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
+                config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
+                env = self._envs.get(base_key)
+                if env is None:
+                    env = self._envs[base_key] = _listing_once(config.theme.get_env())
+                config.theme.get_env = lambda: env  # type: ignore[method-assign]
+                build(config)
+            except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
+                # MkDocs logs the reasons (each configuration error, …) before it aborts.
+                reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [
+                    str(exc)
+                ]
+                where = Location(plan.base_config) if plan.base_config else plan.sources[""]
+                raise SiteBuildError(
+                    [Problem(where, f"MkDocs: {reason}") for reason in reasons]
+                ) from None
+        return [_warning(plan, record) for record in records]
+
+    def _conversions(self, base_key: str) -> Any:
+        """A MkDocs plugin that converts each page's Markdown through this builder's cache."""
+        from mkdocs.plugins import BasePlugin
+
+        builder = self
+
+        class Conversions(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
+            # Last of all plugins, so the page's Markdown is final when it is looked up.
+            def on_page_markdown(
+                self, markdown: str, /, *, page: Any, config: Any, files: Any
+            ) -> str:
+                page.render = functools.partial(builder._render, base_key, page)
+                return markdown
+
+        return Conversions()
+
+    def _render(self, base_key: str, page: Any, config: Any, files: Any) -> None:
+        """MkDocs' ``Page.render``, or what it gave for the same Markdown and link targets."""
+        from mkdocs.structure.pages import Page
+
+        key = (base_key, page.file.src_uri, page.markdown)
+        for done in self._converted.get(key, []):
+            if done.lookups == {path: _target(files, path) for path in done.lookups}:
+                self._converted.move_to_end(key)
+                done.apply(page, files)
+                return
+        recording = _RecordingFiles(files)
+        with _recorded_mkdocs_log() as records:
+            Page.render(page, config, recording)  # type: ignore[arg-type]
+        if recording.other_use:
+            return  # the conversion used the files in a way not recorded: not kept
+        self._converted.setdefault(key, []).append(_Conversion.of(page, recording, records))
+        self._converted.move_to_end(key)
+        while len(self._converted) > self._max_pages:
+            self._converted.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Conversion:
+    """What ``Page.render`` gave for one page, and the link targets it depended on."""
+
+    lookups: Mapping[str, tuple[str, str, str] | None]
+    """Every docs path the conversion looked up, with what it found (see :func:`_target`)."""
+    content: str
+    """The page's HTML."""
+    toc: Any
+    """The table of contents."""
+    title: str | None
+    """The title found in the content."""
+    anchors: frozenset[str] | None
+    """Anchor IDs on the page."""
+    links_to_anchors: Mapping[str, Mapping[str, str]] | None
+    """Links to anchors of other pages, by the other page's docs path (None: not recorded)."""
+    log: tuple[logging.LogRecord, ...]
+    """What MkDocs logged while converting (replayed, so every build reports the same)."""
+
+    @classmethod
+    def of(
+        cls, page: Any, recording: _RecordingFiles, log: Sequence[logging.LogRecord]
+    ) -> _Conversion:
+        links = page.__dict__.get("links_to_anchors")
+        return cls(
+            dict(recording.lookups),
+            page.content,
+            copy.deepcopy(page.toc),
+            page._title_from_render,
+            frozenset(page.present_anchor_ids) if page.present_anchor_ids is not None else None,
+            {f.src_uri: dict(anchors) for f, anchors in links.items()}
+            if links is not None
+            else None,
+            tuple(log),
+        )
+
+    def apply(self, page: Any, files: Any) -> None:
+        for record in self.log:
+            logging.getLogger(record.name).handle(record)
+        page.content = self.content
+        page.toc = copy.deepcopy(self.toc)
+        page._title_from_render = self.title
+        page.present_anchor_ids = set(self.anchors) if self.anchors is not None else None
+        if self.links_to_anchors is not None:
+            page.links_to_anchors = {
+                files.get_file_from_path(path): dict(anchors)
+                for path, anchors in self.links_to_anchors.items()
+            }
+
+
+def _target(files: Any, path: str) -> tuple[str, str, str] | None:
+    """What a link to ``path`` resolves to: the file's docs path, URL and inclusion."""
+    found = files.get_file_from_path(path)
+    return None if found is None else (found.src_uri, found.url, str(found.inclusion))
+
+
+class _RecordingFiles:
+    """MkDocs' ``Files`` as a page's conversion sees it, noting what it looked up."""
+
+    def __init__(self, files: Any) -> None:
+        self._files = files
+        self.lookups: dict[str, tuple[str, str, str] | None] = {}
+        self.other_use = False
+
+    def get_file_from_path(self, path: str) -> Any:
+        self.lookups[path] = _target(self._files, path)
+        return self._files.get_file_from_path(path)
+
+    def __getattr__(self, name: str) -> Any:
+        self.other_use = True
+        return getattr(self._files, name)
+
+
+def _listing_once(env: Any) -> Any:
+    """The theme environment, listing the theme's files once (MkDocs lists them every build).
+
+    MkDocs lists them with a filter that depends only on the theme, which an environment
+    kept per base configuration fixes.
+    """
+    listed: list[list[str]] = []
+    list_templates = env.list_templates
+
+    def once(*args: Any, **kwargs: Any) -> list[str]:
+        if not listed:
+            listed.append(list_templates(*args, **kwargs))
+        return list(listed[0])
+
+    env.list_templates = once
+    return env
+
+
+def _base_key(path: Path | None) -> str:
+    """Identifies a base configuration by path and content (what a kept environment fits)."""
+    if path is None:
+        return ""
+    return f"{path.absolute()}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+@contextmanager
+def _recorded_mkdocs_log() -> Iterator[list[logging.LogRecord]]:
+    """Also note what MkDocs logs (it still reaches every other handler)."""
+    records: list[logging.LogRecord] = []
+
+    class Note(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("mkdocs")
+    handler = Note(logging.NOTSET)
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextmanager
@@ -90,32 +306,6 @@ def _build_environment() -> Iterator[None]:
     finally:
         for key in added:
             os.environ.pop(key, None)
-
-
-def _build(plan: SitePlan, work_dir: Path, docs: Path, site_dir: Path) -> list[Problem]:
-    from mkdocs import exceptions
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
-    overrides = _overrides(plan, docs, site_dir)
-    with _captured_mkdocs_log() as records:
-        try:
-            if plan.base_config is not None:
-                config = load_config(str(plan.base_config), **overrides)
-            else:
-                config = load_config(
-                    io.StringIO("{}"), config_file_path=str(work_dir / "mkdocs.yml"), **overrides
-                )
-            config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
-            build(config)
-        except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
-            # MkDocs logs the reasons (each configuration error, …) before it aborts.
-            reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [str(exc)]
-            where = Location(plan.base_config) if plan.base_config else plan.sources[""]
-            raise SiteBuildError(
-                [Problem(where, f"MkDocs: {reason}") for reason in reasons]
-            ) from None
-    return [_warning(plan, record) for record in records]
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -158,7 +348,8 @@ def _overrides(plan: SitePlan, docs: Path, site_dir: Path) -> dict[str, Any]:
         # Code blocks carry values too: they get Material's copy button. A light and a dark
         # scheme (following the system, with a toggle) unless the base configuration has one.
         features = list(theme.get("features") or [])
-        theme["features"] = [*features, *(f for f in MATERIAL_FEATURES if f not in features)]
+        wanted = [*MATERIAL_FEATURES, *(LARGE_SITE_FEATURES if _large(plan.nav) else ())]
+        theme["features"] = [*features, *(f for f in wanted if f not in features)]
         theme.setdefault("palette", default_palette())
     # Search splits URLs into their parts, so a host name or "saml2" finds the values too.
     plugins = base.get("plugins") or [{"search": {"separator": SEARCH_SEPARATOR}}]
@@ -203,6 +394,26 @@ ASSETS_DIR = "_tenantdocs"
 """Docs folder of the site's own CSS and script; app folders never start with ``_``."""
 MATERIAL_FEATURES = ("content.code.copy",)
 """Material features every tenant site has, whatever the base configuration lists."""
+LARGE_SITE_FEATURES = ("navigation.prune",)
+"""Material features of a site whose navigation has sections: each page carries only the
+section it is in (with hundreds of guides, the whole navigation weighed 200 KB a page)."""
+
+
+LARGE_SITE_PAGES = 40
+"""Guides in a site beyond which its navigation is grouped and pruned."""
+
+
+def _large(nav: Sequence[NavItem]) -> bool:
+    """Whether the navigation holds more than :data:`LARGE_SITE_PAGES` pages."""
+
+    def pages(items: Sequence[NavItem]) -> int:
+        return sum(
+            1 if isinstance(target, str) else pages(target)
+            for item in items
+            for target in item.values()
+        )
+
+    return pages(nav) > LARGE_SITE_PAGES + 1  # the home page besides the guides
 
 
 def default_palette() -> list[dict[str, Any]]:
@@ -475,7 +686,7 @@ class LiveSite:
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 config.plugins["tenantdocs/page-order"] = PageOrder()
                 if self._env is None:
-                    self._env = _theme_env(config.theme)
+                    self._env = _listing_once(config.theme.get_env())
                 env = self._env
                 config.theme.get_env = lambda: env  # type: ignore[method-assign]
                 if dirty:
@@ -508,22 +719,6 @@ def _docs_files(plan: SitePlan) -> dict[str, bytes]:
 def _output_path(docs_path: str) -> str:
     """Where MkDocs writes a docs file (``use_directory_urls`` is off)."""
     return docs_path[:-3] + ".html" if docs_path.endswith(".md") else docs_path
-
-
-def _theme_env(theme: Any) -> Any:
-    """The theme's Jinja environment, listing the theme's files once (MkDocs lists them, all
-    14,000 of Material's, on every build, with a filter that depends on the theme only)."""
-    env = theme.get_env()
-    listed: list[list[str]] = []
-    list_templates = env.list_templates
-
-    def once(*args: Any, **kwargs: Any) -> list[str]:
-        if not listed:
-            listed.append(list_templates(*args, **kwargs))
-        return list(listed[0])
-
-    env.list_templates = once
-    return env
 
 
 def _read_index(site_dir: Path) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ could not be:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -46,6 +47,9 @@ SENTINEL = re.compile(_MARK + r"[0-9A-F]{10}Q")
 _TEXT_SUFFIXES = {".html", ".json", ".xml"}
 # A sentinel inside highlighted code: the span that holds it must be a string token.
 _HIGHLIGHT_BLOCK = re.compile(r'<div class="[^"]*highlight[^"]*">.*?</div>', re.DOTALL)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_TARGET = re.compile(r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)([^\s)"'<>]+)""")
+_LINK_START = re.compile(r"""\s(?:href|src)=["']?(""" + _MARK + r"[0-9A-F]{10}Q)")
 _STRING_SPAN = re.compile(r'<span class="s[a-z0-9]*">[^<]*</span>')
 
 
@@ -80,37 +84,61 @@ def varying_roles(tenants: Sequence[Sequence[tuple[str, str]]]) -> set[str]:
 
 
 def sentinelize(
-    site: SitePlan, roles: Sequence[tuple[str, str]], varying: set[str]
+    site: SitePlan,
+    roles: Sequence[tuple[str, str]],
+    varying: set[str] | None,
+    *,
+    guides_only: bool = False,
 ) -> Sentinelized | None:
-    """Replace plain varying values by sentinels; None when the tenant cannot share a skeleton."""
-    by_value: dict[str, str] = {}
-    for role, value in sorted(roles):
-        if role in varying and PLAIN.fullmatch(value) and value.strip() == value:
-            by_value.setdefault(value, sentinel(role))
-    if not by_value:
-        return None
+    """Replace plain varying values by sentinels; None when the tenant cannot share a skeleton.
+
+    ``varying`` None means every role. A guide's values get the sentinels of its own app's
+    roles (and the tenant's), so a guide reads the same for every tenant whatever other apps
+    they use; a value in one of its headings stays as it is (its anchor would be rewritten).
+    With ``guides_only`` the home page, the navigation and the site name keep their values:
+    only the guides are shared (a tenant built on its own, its guides converted once).
+    """
     texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
     if any(_TRACE.search(text) for text in texts):
         return None  # the inputs themselves hold sentinel-like text
-    # Longest values first, so a value inside another (the tenant ID in a URL) stays whole.
-    order = sorted(by_value, key=len, reverse=True)
-    forward = re.compile("|".join(re.escape(v) for v in order))
-    values = {s: v for v, s in by_value.items()}
+    targets = _link_targets(texts)
+    plain = sorted(
+        (role, value)
+        for role, value in roles
+        if (varying is None or role in varying)
+        and PLAIN.fullmatch(value)
+        and value.strip() == value
+        and not _relative_link(value, targets)
+    )
+    if not plain:
+        return None
+    whole = _Substitution(plain)
+    by_app: dict[str, list[tuple[str, str]]] = {}
+    for role, value in plain:
+        by_app.setdefault(role.split(":", 1)[0], []).append((role, value))
+    pages: dict[str, str] = {}
+    for path, text in site.pages.items():
+        app = path.split("/", 1)[0] if "/" in path else None
+        if app is None:
+            pages[path] = text if guides_only else whole.apply(text)
+            continue
+        mine = sorted([*by_app.get(app, []), *by_app.get("tenant", [])])
+        own = {v: sentinel(r) for r, v in reversed(mine)}
+        for value in [v for v in own if _in_heading(text, v)]:
+            del own[value]
+        pages[path] = whole.apply(text, own)
+    name = site.site_name if guides_only else whole.apply(site.site_name)
+    nav = site.nav if guides_only else json.loads(whole.apply(json.dumps(site.nav)))
+    values = {sentinel(role): value for role, value in plain}
     backward = re.compile("|".join(re.escape(s) for s in values))
 
-    def to_sentinels(text: str) -> str:
-        return forward.sub(lambda m: by_value[m.group()], text)
+    def restored(text: str) -> str:
+        return backward.sub(lambda m: values[m.group()], text)
 
-    def round_trips(text: str, shared: str) -> bool:
-        return backward.sub(lambda m: values[m.group()], shared) == text
-
-    name = to_sentinels(site.site_name)
-    pages = {path: to_sentinels(text) for path, text in site.pages.items()}
-    nav = json.loads(to_sentinels(json.dumps(site.nav)))
     if not (
-        round_trips(site.site_name, name)
-        and all(round_trips(site.pages[p], pages[p]) for p in pages)
-        and json.loads(backward.sub(lambda m: values[m.group()], json.dumps(nav))) == site.nav
+        restored(name) == site.site_name
+        and all(restored(pages[p]) == site.pages[p] for p in pages)
+        and json.loads(restored(json.dumps(nav))) == site.nav
     ):
         return None
     shared = replace(site, site_name=name, pages=pages, nav=nav)
@@ -127,12 +155,73 @@ def sentinelize(
             sort_keys=True,
         ).encode("utf-8")
     ).hexdigest()
-    used = {s: v for s, v in values.items() if any(s in t for t in (name, *pages.values()))}
+    found = {s for text in [name, json.dumps(nav), *pages.values()] for s in SENTINEL.findall(text)}
+    used = {s: v for s, v in values.items() if s in found}
+    if not used:
+        return None
     return Sentinelized(key, shared, used)
 
 
-def skeleton_problem(output: Path, sentinels: set[str]) -> str | None:
-    """Why a built skeleton cannot be filled in exactly, or None when it can."""
+class _Substitution:
+    """Values to sentinels, longest value first (the tenant ID in a URL stays whole); a value
+    held by several roles gets the sentinel of the first role in sorted order."""
+
+    def __init__(self, plain: Sequence[tuple[str, str]]) -> None:
+        self.by_value: dict[str, str] = {}
+        for role, value in plain:
+            self.by_value.setdefault(value, sentinel(role))
+        order = sorted(self.by_value, key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(v) for v in order))
+
+    def apply(self, text: str, only: Mapping[str, str] | None = None) -> str:
+        """``text`` with its values replaced; with ``only``, just those values, by those
+        sentinels (a value found but not in ``only`` stays as it is)."""
+        if only is None:
+            return self.pattern.sub(lambda m: self.by_value[m.group()], text)
+        return self.pattern.sub(lambda m: only.get(m.group(), m.group()), text)
+
+
+def _link_targets(texts: Sequence[str]) -> list[str]:
+    """Every text that stands where a link target starts, sorted (to look up by prefix)."""
+    return sorted({m.group(1) for text in texts for m in _TARGET.finditer(text)})
+
+
+def _relative_link(value: str, targets: Sequence[str]) -> bool:
+    """Whether a value may stand as a relative link target, which MkDocs and the download
+    marks rewrite or judge by its text (``signing-certificate.cer``): it is never replaced.
+
+    ``targets`` are :func:`_link_targets`; the value counts when one of them starts with it.
+    """
+    if _SCHEME.match(value):
+        return False
+    index = bisect.bisect_left(targets, value)
+    return index < len(targets) and targets[index].startswith(value)
+
+
+def _in_heading(text: str, value: str) -> bool:
+    """Whether ``value`` stands in a Markdown heading line (ATX, or setext: the line above
+    ``===``/``---``), where MkDocs would derive an anchor from it."""
+    if value not in text:
+        return False
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if value not in line:
+            continue
+        if line.lstrip().startswith("#"):
+            return True
+        following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+        if following and (set(following) <= {"="} or set(following) <= {"-"}):
+            return True
+        if "<h" in line.lower():
+            return True
+    return False
+
+
+def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:
+    """Why a built skeleton cannot be filled in exactly, or None when it can.
+
+    ``sentinels`` maps each sentinel of the plan to a value it stands for.
+    """
     for path in sorted(output.rglob("*")):
         if not path.is_file():
             continue
@@ -142,14 +231,17 @@ def skeleton_problem(output: Path, sentinels: set[str]) -> str | None:
         if path.suffix not in _TEXT_SUFFIXES:
             return f"a sentinel reached {path.name}"
         text = data.decode("utf-8")
-        exact = sum(text.count(s) for s in sentinels)
+        exact = sum(1 for s in SENTINEL.findall(text) if s in sentinels)
         if exact != len(_TRACE.findall(text)):
             return f"a sentinel was rewritten in {path.relative_to(output)}"
+        for found in _LINK_START.findall(text):
+            if not _SCHEME.match(sentinels[found]):
+                return f"a sentinel stands for a relative link target in {path.name}"
         for block in _HIGHLIGHT_BLOCK.findall(text):
             inside_strings = sum(
-                span.count(s) for span in _STRING_SPAN.findall(block) for s in sentinels
+                len(SENTINEL.findall(span)) for span in _STRING_SPAN.findall(block)
             )
-            if inside_strings != sum(block.count(s) for s in sentinels):
+            if inside_strings != len(SENTINEL.findall(block)):
                 return f"a sentinel stands outside a string in highlighted code in {path.name}"
     return None
 
@@ -166,15 +258,24 @@ def fill_in(
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix in _TEXT_SUFFIXES:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")
             if _MARK in text:
-                out.write_text(fill_text(text, values), encoding="utf-8")
+                out.write_bytes(fill_text(text, values).encode("utf-8"))
                 continue
         _link_or_copy(path, out)
     for docs_path, data in files.items():
         published = target / docs_path
         published.unlink(missing_ok=True)  # never write through a link into the skeleton
         published.write_bytes(data)
+
+
+def fill_in_place(root: Path, values: Mapping[str, str]) -> None:
+    """Put a tenant's values into its own site built from its sentinel plan."""
+    for path in sorted(root.rglob("*")):
+        if path.suffix in _TEXT_SUFFIXES and path.is_file():
+            text = path.read_bytes().decode("utf-8")
+            if _MARK in text:
+                path.write_bytes(fill_text(text, values).encode("utf-8"))
 
 
 def fill_text(text: str, values: Mapping[str, str]) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tenantdocs.batch import TenantPlan, build_all
 from tenantdocs.errors import Location
+from tenantdocs.publish import Manifest
 from tenantdocs.report import TenantResult, TenantStatus
 from tenantdocs.sitebuild import SitePlan
 
@@ -38,14 +39,14 @@ def plan(slug: str, name: str, tid: str) -> TenantPlan:
 
 def test_manifest_records_what_the_directory_and_the_next_run_need() -> None:
     tenant = plan("contoso", "Contoso Ltd", "11bb")
-    assert tenant.manifest() == {
-        "name": "Contoso Ltd",
-        "apps": (("App", "app/index.html"),),
-        "pages": 2,
-        "digests": {},
-        "inputs": None,
-        "stable_until": None,
-    }
+    assert tenant.manifest() == Manifest(
+        name="Contoso Ltd",
+        apps=(("App", "app/index.html"),),
+        pages=2,
+        digests={},
+        inputs=None,
+        stable_until=None,
+    )
 
 
 def test_tenants_alike_share_one_run_and_get_their_own_values(tmp_path: Path) -> None:

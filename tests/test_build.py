@@ -425,3 +425,34 @@ def test_every_real_guide_publishes_with_the_tenants_values(
             pos += len(value)
             literal_start = placeholder.end
         assert rendered.find(source[literal_start:], pos) == pos, app
+
+
+def test_a_large_site_groups_its_navigation_and_each_page_carries_only_its_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = tmp_path / "templates"
+    for index in range(90):
+        folder = templates / f"app-{index:02d}"
+        folder.mkdir(parents=True)
+        (folder / "sso_configure.md").write_text(
+            f"# App {index:02d}\n\nSign in at %metadata:singleSignOnServiceUrl%.\n"
+        )
+        if index % 9 == 0:  # a few in a category, the rest by letter
+            (folder / "app.yml").write_text("category: Finance\n")
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "acme.yml").write_text(
+        f"name: Acme\ntenant_id: {CONTOSO_TID}\n"
+        "metadata:\n  singleSignOnServiceUrl: https://login.example.com/acme/saml2\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert run() == 0
+    page = (tmp_path / "site" / "acme" / "app-01" / "index.html").read_text()
+    # Its own run of 40 is there, the other runs and the category's guides are not.
+    assert 'href="../app-02/index.html"' in page
+    assert "app-89/index.html" not in page and "app-09/index.html" not in page
+    for section in ("Finance", "Other apps", "app-01 – app-44", "app-46 – app-89"):
+        assert section in page
+    # Search still finds every guide.
+    index = json.loads((tmp_path / "site" / "acme" / "search" / "search_index.json").read_text())
+    locations = {doc["location"] for doc in index["docs"]}
+    assert all(f"app-{i:02d}/index.html" in locations for i in range(90))

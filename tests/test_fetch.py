@@ -25,6 +25,8 @@ from tenantdocs.fetch import (
     LOOPBACK_ENV,
     TIMEOUT_ENV,
     Download,
+    FailureKind,
+    Fetcher,
     FetchSettings,
     MetadataFetchError,
     _host_header,
@@ -33,6 +35,7 @@ from tenantdocs.fetch import (
     download,
     fetch_all,
 )
+from tenantdocs.hosts import HostPolicy
 from tenantdocs.metadata import MAX_METADATA_BYTES
 from tenantdocs.sources import FetchStatus, MetadataLoader, SourceKind, SourceRef, metadata_source
 from tenantdocs.tenants import Tenant, parse_tenant
@@ -1042,3 +1045,76 @@ def test_host_header_is_the_ascii_name_with_its_port(httpserver: HTTPServer) -> 
     assert "Authorization" not in request.headers
     assert _host_header("bücher.example", None) == "xn--bcher-kva.example"
     assert _host_header("::1", 8443) == "[::1]:8443"
+
+
+def test_a_hanging_name_lookup_is_cut_off_at_the_deadline() -> None:
+    # The system resolver has no timeout of its own to set: a lookup that never answers
+    # must fail the fetch at its deadline (3 x 0.2 s), and the host is not asked again.
+    released = threading.Event()
+    lookups: list[str] = []
+
+    def hanging(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        released.wait(10)
+        return ["93.184.215.14"]
+
+    fetcher = Fetcher(HostPolicy(), timeout=0.2, resolver=hanging)
+    started = time.monotonic()
+    try:
+        with fetcher, pytest.raises(MetadataFetchError) as info:
+            fetcher.download("https://idp.example.com/metadata.xml")
+        assert str(info.value) == "cannot resolve 'idp.example.com' (no answer within 0.6 s)"
+        assert info.value.kind is FailureKind.TIMEOUT
+        assert 0.5 < time.monotonic() - started < 2
+        with pytest.raises(MetadataFetchError) as again:
+            fetcher.download("https://idp.example.com/other.xml")
+        assert str(again.value) == (
+            "not asked: idp.example.com did not answer an earlier request within 0.2 s"
+        )
+    finally:
+        released.set()
+    assert lookups == ["idp.example.com"]
+
+
+def test_names_are_looked_up_by_the_fetchers_resolver(httpserver: HTTPServer) -> None:
+    # The seam the test above uses is the one every fetch goes through, and the connection
+    # goes to the address it gave, with the name kept in the Host header.
+    httpserver.expect_request("/metadata.xml").respond_with_data(make_metadata())
+    asked: list[tuple[str, int]] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["127.0.0.1"]
+
+    with Fetcher(HostPolicy(allow_loopback=True), resolver=resolver) as fetcher:
+        fetched = fetcher.download(f"http://localhost:{httpserver.port}/metadata.xml")
+    assert fetched.data == make_metadata()
+    assert asked == [("localhost", httpserver.port)]
+    [request] = requests_made(httpserver)
+    assert request.headers["Host"] == f"localhost:{httpserver.port}"
+
+
+def test_a_failing_name_lookup_is_reported() -> None:
+    def failing(host: str, port: int) -> list[str]:
+        raise OSError(-2, "Name or service not known")
+
+    with (
+        Fetcher(HostPolicy(), resolver=failing) as fetcher,
+        pytest.raises(MetadataFetchError) as info,
+    ):
+        fetcher.download("https://idp.example.com/metadata.xml")
+    assert str(info.value) == "cannot resolve 'idp.example.com' (Name or service not known)"
+    assert info.value.kind is FailureKind.UNREACHABLE
+
+
+def test_cookies_a_server_sets_are_never_sent_back(httpserver: HTTPServer) -> None:
+    # Metadata is public: no session state is kept from one request (or tenant) to the next.
+    httpserver.expect_request("/metadata.xml").respond_with_data(
+        make_metadata(), headers={"Set-Cookie": "session=abc; Path=/"}
+    )
+    with Fetcher(HostPolicy.from_environment()) as fetcher:
+        for _ in range(2):
+            fetcher.download(httpserver.url_for("/metadata.xml"))
+    first, second = requests_made(httpserver)
+    assert "Cookie" not in first.headers
+    assert "Cookie" not in second.headers

@@ -26,10 +26,26 @@ def plan(pages: dict[str, str], files: dict[str, bytes] | None = None) -> SitePl
     )
 
 
-def publish_tenant(site: Path, slug: str, manifest: dict[str, object]) -> None:
+def manifest(
+    digests: dict[str, str] | None = None,
+    inputs: str | None = None,
+    stable_until: datetime | None = None,
+) -> publish.Manifest:
+    """A manifest with these fields (the others empty)."""
+    return publish.Manifest("Contoso", (), 1, digests or {}, inputs, stable_until)
+
+
+def publish_tenant(site: Path, slug: str, recorded: publish.Manifest) -> None:
     """A published tenant folder with its manifest."""
     (site / slug).mkdir(parents=True)
-    publish.write_manifest(site, slug, manifest)
+    publish.write_manifest(site, slug, recorded)
+
+
+def read(site: Path, slug: str) -> publish.Manifest | None:
+    """The tenant's manifest as a build reads it."""
+    found, problem = publish.read_manifest(site, slug)
+    assert problem is None
+    return found
 
 
 def test_sha() -> None:
@@ -54,26 +70,30 @@ def test_digests_name_every_page_and_file() -> None:
 
 def test_rebuild_reason(tmp_path: Path) -> None:
     new = {"page a.md": "1", "page b.md": "2"}
-    assert rebuild_reason(tmp_path, "t", new, force=True) == "--force"
-    assert rebuild_reason(tmp_path, "t", new, force=False) == "not built before"
-    publish_tenant(tmp_path, "t", {"digests": new})
-    assert rebuild_reason(tmp_path, "t", new, force=False) is None
-    assert rebuild_reason(tmp_path, "t", {**new, "page b.md": "3"}, force=False) == (
-        "changed: page b.md"
-    )
+
+    def reason(digests: dict[str, str], force: bool = False) -> str | None:
+        return rebuild_reason(tmp_path, "t", digests, force, read(tmp_path, "t"))
+
+    assert reason(new, force=True) == "--force"
+    assert reason(new) == "not built before"
+    publish_tenant(tmp_path, "t", manifest(digests=new))
+    assert reason(new) is None
+    assert reason({**new, "page b.md": "3"}) == "changed: page b.md"
     many = {f"page {i}.md": "x" for i in range(8)}
-    assert rebuild_reason(tmp_path, "t", many, force=False) == (
+    assert reason(many) == (
         "changed: page 0.md, page 1.md, page 2.md, page 3.md, page 4.md and 5 more"
     )
 
 
 def test_up_to_date(tmp_path: Path) -> None:
-    assert not up_to_date(tmp_path, "t", "abc", NOW)  # never built
-    later = (NOW + timedelta(days=1)).isoformat()
-    publish_tenant(tmp_path, "t", {"inputs": "abc", "stable_until": later})
-    assert up_to_date(tmp_path, "t", "abc", NOW)
-    assert not up_to_date(tmp_path, "t", "abd", NOW)  # other inputs
-    assert not up_to_date(tmp_path, "t", None, NOW)  # inputs that cannot be judged
-    assert not up_to_date(tmp_path, "t", "abc", NOW + timedelta(days=2))  # a threshold passed
-    publish.write_manifest(tmp_path, "t", {"inputs": "abc", "stable_until": None})
-    assert up_to_date(tmp_path, "t", "abc", NOW + timedelta(days=400))
+    def fresh(inputs: str | None, now: datetime) -> bool:
+        return up_to_date(tmp_path, "t", inputs, now, read(tmp_path, "t"))
+
+    assert not fresh("abc", NOW)  # never built
+    publish_tenant(tmp_path, "t", manifest(inputs="abc", stable_until=NOW + timedelta(days=1)))
+    assert fresh("abc", NOW)
+    assert not fresh("abd", NOW)  # other inputs
+    assert not fresh(None, NOW)  # inputs that cannot be judged
+    assert not fresh("abc", NOW + timedelta(days=2))  # a threshold passed
+    publish.write_manifest(tmp_path, "t", manifest(inputs="abc"))
+    assert fresh("abc", NOW + timedelta(days=400))

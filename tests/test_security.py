@@ -16,11 +16,12 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -1167,3 +1168,103 @@ def test_connection_goes_to_the_checked_address_with_the_host_name_kept(
         finally:
             server.shutdown()
     assert seen == [f"localhost:{port}", f"localhost:{port}"]
+
+
+def tls_identity(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``name`` signed by it: (ca.pem, cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def certificate(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: Any, ca: bool
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tenantdocs test CA")])
+    ca = certificate("tenantdocs test CA", ca_key, ca_name, ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate(name, key, ca_name, ca_key, False)
+    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+@pytest.mark.parametrize("certified", ["idp.test", "other.test"])
+def test_tls_to_the_checked_address_keeps_the_host_name(tmp_path: Path, certified: str) -> None:
+    # DNS rebinding over https: the connection goes to the address the name resolved to
+    # (a loopback server here), while SNI, the certificate check and the Host header use
+    # the name; a certificate for another name is refused even though the address is right.
+    ca, cert, key = tls_identity(tmp_path, certified)
+    seen: list[tuple[str | None, str]] = []
+    sni: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def remember_sni(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        sni.append(name)
+
+    context.sni_callback = remember_sni
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((sni[-1] if sni else None, self.headers["Host"]))
+            body = make_metadata()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        fetcher = Fetcher(
+            HostPolicy(allow_private=True),
+            timeout=2,
+            resolver=lambda host, _port: ["127.0.0.1"],
+            ca_certs=str(ca),
+        )
+        try:
+            with fetcher:
+                if certified == "idp.test":
+                    assert fetcher.download(f"https://idp.test:{port}/md.xml").data
+                else:
+                    with pytest.raises(MetadataFetchError) as info:
+                        fetcher.download(f"https://idp.test:{port}/md.xml")
+                    assert str(info.value) == (
+                        "TLS failed (hostname 'idp.test' doesn't match 'other.test')"
+                    )
+        finally:
+            server.shutdown()
+    assert sni[:1] == ["idp.test"]
+    assert seen == ([("idp.test", f"idp.test:{port}")] if certified == "idp.test" else [])

@@ -89,17 +89,20 @@ def test_fill_text_leaves_an_unknown_sentinel() -> None:
 def test_a_built_skeleton_is_checked_for_every_trace_of_a_sentinel(tmp_path: Path) -> None:
     mark = sentinel("tenant:name")
     (tmp_path / "index.html").write_text(f"<h1>{mark}</h1>", encoding="utf-8")
-    assert skeleton_problem(tmp_path, {mark}) is None
+    assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}) is None
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "index.html").write_text(f'<a id="{mark.lower()}">', encoding="utf-8")
-    assert skeleton_problem(tmp_path, {mark}) == "a sentinel was rewritten in app/index.html"
+    assert (
+        skeleton_problem(tmp_path, {mark: "Contoso Ltd"})
+        == "a sentinel was rewritten in app/index.html"
+    )
     (tmp_path / "app" / "index.html").unlink()
     (tmp_path / "shot.png").write_bytes(b"\x89PNG" + mark.encode())
-    assert skeleton_problem(tmp_path, {mark}) == "a sentinel reached shot.png"
+    assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}) == "a sentinel reached shot.png"
     (tmp_path / "shot.png").unlink()
     (tmp_path / "code.html").write_text(
         f'<div class="highlight"><pre><span class="n">{mark}</span></pre></div>', encoding="utf-8"
     )
-    assert skeleton_problem(tmp_path, {mark}) == (
+    assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}) == (
         "a sentinel stands outside a string in highlighted code in code.html"
     )

@@ -1,0 +1,198 @@
+"""Every faster way of building must give exactly the straightforward per-tenant build.
+
+Randomized workloads (own app sets, categories, values that are and are not plain text,
+values in headings and in highlighted code, links between guides) are built by the batch
+engine (shared runs, warm builders, guides converted once) and, tenant by tenant, by a
+fresh MkDocs run with nothing shared (:func:`tenantdocs.sitebuild.build_site`); the two
+sites must be byte-identical. Each check that rejects a shared result is then disabled in
+turn, to show that it is what keeps a case exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tenantdocs import skeleton
+from tenantdocs.cli import main
+from tenantdocs.pipeline import (
+    Project,
+    Selection,
+    load_template_set,
+    load_tenants,
+    metadata_loader,
+    plan_tenant,
+)
+from tenantdocs.sitebuild import build_site
+
+REPO = Path(__file__).resolve().parents[1]
+
+GUIDE = """# Configure {app}
+
+## Sign in at {heading}
+
+1. Open **{app}** and paste %metadata:singleSignOnServiceUrl% into *Sign-in URL*.
+2. Paste the entity ID `%metadata:IssuerUri%` and the sign-out URL
+   %metadata:singleSignOutServiceUrl%.
+3. See [the other guide](../{other}/index.md#configure-{other}) first.
+
+```powershell
+Set-Sso -Tenant %metadata:tenantId% -Url "%metadata:singleSignOnServiceUrl%"
+```
+
+| Setting | Value |
+| --- | --- |
+| Issuer | %metadata:IssuerUri% |
+"""
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".tenantdocs" not in p.relative_to(root).parts
+    }
+
+
+def make_workload(
+    root: Path, seed: int, tenants: int = 5, apps: int = 8, *, code: bool = True
+) -> None:
+    """Templates with categories and cross-links; tenants with their own apps and values."""
+    rng = random.Random(seed)
+    names = [f"app-{i:02d}" for i in range(apps)]
+    for index, app in enumerate(names):
+        folder = root / "templates" / app
+        folder.mkdir(parents=True)
+        heading = rng.choice(["%metadata:singleSignOnServiceUrl%", "the portal"])
+        other = names[(index + 1) % apps]
+        (folder / "sso_configure.md").write_text(
+            GUIDE.format(app=app, heading=heading, other=other)
+        )
+        if rng.random() < 0.6:
+            category = rng.choice(["Finance", "HR", "Sales tools"])
+            (folder / "app.yml").write_text(f"category: {category}\n")
+    (root / "tenants").mkdir()
+    for number in range(tenants):
+        tid = f"{rng.getrandbits(32):08x}-1111-2222-3333-{rng.getrandbits(48):012x}"
+        plain = rng.random() < 0.7
+        sign_in = f"https://login.example.com/{tid}/saml2" + ("" if plain else "?a_b=1&c=*x*")
+        chosen = sorted(rng.sample(names, rng.randint(2, apps)))
+        lines = [
+            f"name: Tenant {number}" + ("" if plain else " & Sons"),
+            f"tenant_id: {tid}",
+            "metadata:",
+            f"  singleSignOnServiceUrl: {sign_in}",
+            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout",
+            f"  IssuerUri: https://sts.example.com/{tid}/",
+            "apps:",
+        ]
+        for app in chosen:
+            if rng.random() < 0.3:  # an app with a value of its own
+                lines += [f"  {app}:", "    metadata:", f"      IssuerUri: urn:{app}:{tid}"]
+            else:
+                lines.append(f"  {app}: {{}}")
+        (root / "tenants" / f"tenant-{number}.yml").write_text("\n".join(lines) + "\n")
+
+
+def reference(root: Path) -> Path:
+    """Every tenant built on its own by a fresh MkDocs run: the reference."""
+    project = Project(root / "templates", root / "tenants", root / "ref", root / "cache")
+    templates, renderer = load_template_set(project)
+    tenants, failed = load_tenants(project, templates, Selection())
+    assert failed == []
+    loader = metadata_loader(project, Selection())
+    for tenant, warnings in tenants:
+        plan = plan_tenant(tenant, warnings, templates, renderer, loader)
+        build_site(plan.site, root / "work" / tenant.slug, root / "ref" / tenant.slug)
+    return root / "ref"
+
+
+def assert_exact(root: Path, *args: str) -> None:
+    assert main(["build", "--site", str(root / "fast"), *args]) == 0
+    ours, theirs = tree(root / "fast"), tree(reference(root))
+    ours.pop("index.html")  # the tenant directory is not part of a tenant's site
+    assert sorted(ours) == sorted(theirs)
+    assert [p for p in ours if ours[p] != theirs[p]] == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_randomized_workloads_build_exactly_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    make_workload(tmp_path, seed)
+    monkeypatch.chdir(tmp_path)
+    assert_exact(tmp_path, "--jobs", "2")
+
+
+def test_one_process_building_every_tenant_in_turn_is_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --jobs 1: one warm builder converts each guide once for all tenants using it.
+    make_workload(tmp_path, 4, tenants=6, apps=4)
+    monkeypatch.chdir(tmp_path)
+    assert_exact(tmp_path, "--jobs", "1")
+
+
+# --- each rejection, disabled in turn --------------------------------------------------
+
+
+def test_a_value_in_a_heading_is_kept_exact_by_the_rewritten_sentinel_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With headings not kept out of the sentinels, the anchor lower-cases a sentinel: the
+    output check must reject it (disable :func:`skeleton_problem` and this fails)."""
+    make_workload(tmp_path, 5, code=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(skeleton, "_in_heading", lambda text, value: False)
+    assert_exact(tmp_path, "--jobs", "1")
+
+
+def test_a_value_as_a_relative_link_is_kept_exact_by_the_link_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The published certificate's name (``signing-certificate.cer``) stands as a link target
+    that the download marks judge by its text: let into the sentinels, the output check must
+    reject it (disable that check and the links lose their ``download``)."""
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    shutil.copytree(REPO / "tenants", tmp_path / "tenants")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(skeleton, "_relative_link", lambda value, texts: False)
+    assert_exact(tmp_path, "--jobs", "1")
+    assert (
+        "<a download href="
+        in (tmp_path / "fast" / "contoso" / "litware-crm" / "index.html").read_text()
+    )
+
+
+def test_the_checks_name_what_they_reject(tmp_path: Path) -> None:
+    s = skeleton.sentinel("app:key")
+    cases = {
+        "rewritten": (f"<h2 id='{s.lower()}'>{s}</h2>", "a sentinel was rewritten in page.html"),
+        "binary": (None, "a sentinel reached page.png"),
+        "code": (
+            f'<div class="highlight"><pre><span class="n">{s}</span></pre></div>',
+            "a sentinel stands outside a string in highlighted code in page.html",
+        ),
+        "link": (
+            f'<a href="{s}">x</a>',
+            "a sentinel stands for a relative link target in page.html",
+        ),
+    }
+    for name, (html, message) in cases.items():
+        out = tmp_path / name
+        out.mkdir()
+        if html is None:
+            (out / "page.png").write_bytes(s.encode())
+        else:
+            (out / "page.html").write_text(html)
+        assert skeleton.skeleton_problem(out, {s: "app-00/index.md"}) == message
+    fine = tmp_path / "fine"
+    fine.mkdir()
+    (fine / "page.html").write_text(
+        f'<a href="{s}">x</a><div class="highlight"><span class="s2">"{s}"</span></div>'
+    )
+    assert skeleton.skeleton_problem(fine, {s: "https://login.example.com/x"}) is None
