@@ -138,16 +138,23 @@ class Page:
 class Renderer:
     """Compiles every template part once, then renders pages for any number of tenants."""
 
-    def __init__(self, templates: TemplateSet) -> None:
+    def __init__(self, templates: TemplateSet, previous: Renderer | None = None) -> None:
+        """Compile every part; parts ``previous`` compiled from the same source are reused."""
         self.templates = templates
         plain = jinja2.Environment(
             keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
         )
         opt_in = plain.overlay(trim_blocks=True, lstrip_blocks=True)
         self._compiled: dict[str, jinja2.Template] = {}
+        self._sources: dict[str, tuple[str, bool]] = {}
         problems = []
         parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
         for path, part in sorted(parts.items()):
+            source = (part.jinja_source, part.uses_jinja)
+            if previous is not None and previous._sources.get(str(path)) == source:
+                self._compiled[str(path)] = previous._compiled[str(path)]
+                self._sources[str(path)] = source
+                continue
             env = opt_in if part.uses_jinja else plain
             try:
                 code = env.compile(part.jinja_source, str(path), str(path))
@@ -157,6 +164,7 @@ class Renderer:
                 )
                 continue
             self._compiled[str(path)] = jinja2.Template.from_code(env, code, env.make_globals(None))
+            self._sources[str(path)] = source
         if problems:
             raise TemplateError(problems)
 

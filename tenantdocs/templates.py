@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -110,40 +110,106 @@ def read_text(path: Path) -> str:
     return decode_utf8(path.read_bytes(), path, TemplateError)
 
 
-def load_templates(root: Path) -> TemplateSet:
-    """Read and validate the templates folder; raise TemplateError listing every problem."""
-    templates, problems = scan_templates(root)
+class ScanCache:
+    """What scanning each part gave, by its text, kept from one load to the next (``serve``).
+
+    A load looks each part up here and keeps only what it used, so an edit re-scans just
+    the files whose text changed and the cache never outgrows the folder.
+    """
+
+    def __init__(self) -> None:
+        self.scans: dict[_ScanKey, tuple[ScannedTemplate, tuple[Problem, ...]]] = {}
+        """Scanned part and its problems by (path, text, app assets)."""
+        self.missing: dict[_MissingKey, tuple[Problem, ...]] = {}
+        """:func:`missing_references` by (part path, part text, app name, app assets)."""
+
+
+_ScanKey = tuple[Path, str, tuple[str, ...]]
+_MissingKey = tuple[Path, str, str, tuple[Path, ...]]
+
+
+def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
+    """Read and validate the templates folder; raise TemplateError listing every problem.
+
+    With a ``cache`` (kept by the caller between loads), parts whose text did not change
+    are not scanned again.
+    """
+    templates, problems = scan_templates(root, cache)
     if any(p.severity is Severity.ERROR for p in problems):
         raise TemplateError(problems)
     return templates
 
 
-def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
+def scan_templates(root: Path, cache: ScanCache | None = None) -> tuple[TemplateSet, list[Problem]]:
     """Read the templates folder as far as it can be read, with every problem found.
 
     For ``check``, which goes on past template errors to the tenants: a part that could not
     be read is missing from the set, and an unknown key is left for the report. Raises
-    TemplateError only when there is no folder to read.
+    TemplateError only when there is no folder to read. ``cache`` as for :func:`load_templates`.
     """
     if not root.is_dir():
         raise TemplateError(Problem(Location(root), "templates folder not found"))
     problems: list[Problem] = []
     real_root = root.resolve()
+    previous = cache or ScanCache()
+    kept = ScanCache()
 
     def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
             return None
-        if linked_outside(path, real_root):
+        if outside(path):
             problems.append(_link_problem(path))
             return None
         try:
             text = read_text(path)
-            template = scan_template(text, path, rewrite_markdown(text, assets))
         except TemplateError as exc:
             problems.extend(exc.problems)
             return None
-        problems.extend(placeholder_problems(template))
-        return template
+        key = (path, text, assets)
+        found = previous.scans.get(key)
+        if found is None:
+            try:
+                template = scan_template(text, path, rewrite_markdown(text, assets))
+            except TemplateError as exc:
+                problems.extend(exc.problems)
+                return None
+            found = (template, tuple(placeholder_problems(template)))
+        kept.scans[key] = found
+        problems.extend(found[1])
+        return found[0]
+
+    def outside(path: Path) -> bool:
+        # Paths here are the root joined with plain names: only a symbolic link below the
+        # root can lead out of it, so the path is resolved only when there is one.
+        step = path
+        while step != root:
+            if step.is_symlink():
+                return linked_outside(path, real_root)
+            step = step.parent
+        return False
+
+    def missing(part: ScannedTemplate, app: App) -> tuple[Problem, ...]:
+        key = (part.path, part.text, app.name, app.assets)
+        found = previous.missing.get(key)
+        if found is None:
+            found = tuple(missing_references(part, app))
+        kept.missing[key] = found
+        return found
+
+    try:
+        return _load(root, problems, outside, scan, missing)
+    finally:
+        if cache is not None:
+            cache.scans, cache.missing = kept.scans, kept.missing
+
+
+def _load(
+    root: Path,
+    problems: list[Problem],
+    outside: Callable[[Path], bool],
+    scan: Callable[..., ScannedTemplate | None],
+    missing: Callable[[ScannedTemplate, App], Sequence[Problem]],
+) -> tuple[TemplateSet, list[Problem]]:
 
     shared = root / SHARED
     prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
@@ -159,10 +225,10 @@ def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
             continue
         # An app folder or app file linked elsewhere would publish what is there.
         files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
-        outside = [folder] if linked_outside(folder, real_root) else []
-        outside = outside or [path for path in files if linked_outside(path, real_root)]
-        if outside:
-            problems += [_link_problem(path) for path in outside]
+        leaving = [folder] if outside(folder) else []
+        leaving = leaving or [path for path in files if outside(path)]
+        if leaving:
+            problems += [_link_problem(path) for path in leaving]
             continue
         assets = _assets(folder)
         guide = scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
@@ -185,7 +251,7 @@ def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
     seen: set[tuple[Path, str]] = set()
     for app in apps.values():
         for part in (p for p in (prefix, app.guide or fallback, suffix) if p is not None):
-            for problem in missing_references(part, app):
+            for problem in missing(part, app):
                 if (part.path, problem.message) not in seen:
                     seen.add((part.path, problem.message))
                     problems.append(problem)
