@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -450,28 +450,79 @@ def plan_tenant(
     shared: RunInputs | None = None,
 ) -> TenantPlan:
     """Resolve values and render every page of one tenant; raise TenantError with all problems."""
+    apps = [
+        plan_app(tenant, name, templates, renderer, loader)
+        for name in tenant.app_names(templates.apps)
+    ]
+    return assemble_plan(
+        tenant, warnings, templates, apps, loader.now, shared or run_inputs(templates)
+    )
+
+
+HomeRenderer = Callable[[str, Sequence[Page], Sequence[ValueSet], datetime], str]
+"""Renders a tenant's home from its name, pages, values and the time (:func:`render_home`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppPlan:
+    """One app of a tenant: its values and page, or the problems that stop them."""
+
+    problems: tuple[Problem, ...]
+    """Fetch warnings, and the errors when the page could not be rendered."""
+    page: Page | None = None
+    """The guide with its panels; None when it could not be rendered."""
+    values: ValueSet | None = None
+    """The app's resolved values; None when they could not be resolved."""
+
+
+def plan_app(
+    tenant: Tenant,
+    app_name: str,
+    templates: TemplateSet,
+    renderer: Renderer,
+    loader: MetadataLoader,
+) -> AppPlan:
+    """Resolve one app's values and render its guide; problems instead of raising."""
+    app = templates.apps[app_name]
+    if not templates.parts(app):
+        return AppPlan(())  # no guide at all: a template error, reported once by ``check``
+    problems: list[Problem] = []
+    try:
+        metadata, fetch_warnings = loader.load(tenant, app_name)
+        problems += fetch_warnings
+        values = resolve_values(tenant, app, metadata)
+        page = renderer.render_app(app, values, tenant.slug)
+    except TenantError as exc:
+        return AppPlan((*problems, *exc.problems))
+    return AppPlan(tuple(problems), add_guide_panels(page, values, loader.now), values)
+
+
+def assemble_plan(
+    tenant: Tenant,
+    warnings: Sequence[Problem],
+    templates: TemplateSet,
+    apps: Sequence[AppPlan],
+    now: datetime,
+    shared: RunInputs | None,
+    home: HomeRenderer = render_home,
+) -> TenantPlan:
+    """The tenant's site from its planned apps (home, files, navigation); raise TenantError
+    with every problem. Without ``shared`` the plan has no digests (the preview's case);
+    ``home`` renders the tenant home (the preview passes one that reuses the last)."""
     problems = list(warnings)
     pages: list[Page] = []
     value_sets: list[ValueSet] = []
-    for app_name in tenant.app_names(templates.apps):
-        app = templates.apps[app_name]
-        if not templates.parts(app):
-            continue  # no guide at all: a template error, reported once by ``check``
-        try:
-            metadata, fetch_warnings = loader.load(tenant, app_name)
-            problems += fetch_warnings
-            values = resolve_values(tenant, app, metadata)
-            page = renderer.render_app(app, values, tenant.slug)
-            pages.append(add_guide_panels(page, values, loader.now))
-            value_sets.append(values)
-        except TenantError as exc:
-            problems += exc.problems
+    for planned in apps:
+        problems += planned.problems
+        if planned.page is not None and planned.values is not None:
+            pages.append(planned.page)
+            value_sets.append(planned.values)
     problems += unused_values(tenant, templates)
     problems = collapse_repeats(problems)
     if any(p.severity is Severity.ERROR for p in problems):
         raise TenantError(problems)
 
-    home = render_home(tenant.name.value, pages, value_sets, loader.now)
+    home_text = home(tenant.name.value, pages, value_sets, now)
     files: dict[str, bytes] = {}
     for values in value_sets:
         for published in values.files:
@@ -482,7 +533,7 @@ def plan_tenant(
             files[f"{app.name}/{asset.as_posix()}"] = (app.folder / asset).read_bytes()
     site = SitePlan(
         site_name=tenant.name.value,
-        pages={"index.md": home, **{p.docs_path: p.markdown for p in pages}},
+        pages={"index.md": home_text, **{p.docs_path: p.markdown for p in pages}},
         files=dict(sorted(files.items())),
         nav=_nav(templates, pages),
         base_config=templates.base_config_path,
@@ -495,8 +546,8 @@ def plan_tenant(
         site=site,
         apps=tuple((p.title, p.docs_path.removesuffix("index.md") + "index.html") for p in pages),
         warnings=tuple(problems),
-        digests=digests(site, shared or run_inputs(templates)),
-        stable_until=stable_until(value_sets, loader.now),
+        digests=digests(site, shared) if shared is not None else {},
+        stable_until=stable_until(value_sets, now),
         roles=tuple(roles(tenant.name.value, tenant.slug, str(Location(tenant.path)), value_sets)),
     )
 

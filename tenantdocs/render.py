@@ -140,16 +140,21 @@ class Renderer:
 
     ``eager`` (``check``, ``serve``) compiles every part now and raises TemplateError listing
     every Jinja syntax error; otherwise (``build``) a part is compiled when first needed:
-    :meth:`problems` says whether an app's parts compile.
+    :meth:`problems` says whether parts compile. Parts ``previous`` compiled from the same
+    source are reused.
     """
 
-    def __init__(self, templates: TemplateSet, *, eager: bool = True) -> None:
+    def __init__(
+        self, templates: TemplateSet, previous: Renderer | None = None, *, eager: bool = True
+    ) -> None:
         self.templates = templates
         self._plain = jinja2.Environment(
             keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
         )
         self._opt_in = self._plain.overlay(trim_blocks=True, lstrip_blocks=True)
         self._compiled: dict[str, jinja2.Template | Problem] = {}
+        self._sources: dict[str, tuple[str, bool]] = {}
+        self._previous = previous
         if eager:
             parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
             problems = [
@@ -159,11 +164,18 @@ class Renderer:
             ]
             if problems:
                 raise TemplateError(problems)
+        self._previous = None  # what was reused is kept here; the rest need not be
 
     def _compile(self, part: ScannedTemplate) -> jinja2.Template | Problem:
         """The compiled part, or its Jinja syntax error; compiled once."""
         key = str(part.path)
-        if key not in self._compiled:
+        source = (part.jinja_source, part.uses_jinja)
+        if self._sources.get(key) == source:
+            return self._compiled[key]
+        previous = self._previous
+        if previous is not None and previous._sources.get(key) == source:
+            self._compiled[key] = previous._compiled[key]
+        else:
             env = self._opt_in if part.uses_jinja else self._plain
             try:
                 code = env.compile(part.jinja_source, key, key)
@@ -173,6 +185,7 @@ class Renderer:
                 )
             else:
                 self._compiled[key] = jinja2.Template.from_code(env, code, env.make_globals(None))
+        self._sources[key] = source
         return self._compiled[key]
 
     def problems(self, parts: Sequence[ScannedTemplate]) -> list[Problem]:

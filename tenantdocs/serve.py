@@ -7,32 +7,120 @@ folder (tenant files and local metadata files), rebuilds what changed and reload
 browser. A broken edit prints its located errors and the last good pages stay served.
 The tenant directory at ``/`` lists every tenant; opening another tenant builds it on the
 spot, so switching tenants needs no restart.
+
+Between rebuilds the preview keeps what did not change: each template part's scan and
+compiled form (by its text), each app's values and page (by its template parts, its app
+files, the tenant file and its metadata file), and each tenant's site with its docs
+folder (see :class:`~tenantdocs.sitebuild.LiveSite`), so an edit to one guide converts and
+renders that one page. Whatever changes the navigation, the site name, the set of pages or
+the base configuration and theme files rebuilds that tenant's whole site.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
+from tenantdocs import publish
+from tenantdocs.adminpages import render_home
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
-from tenantdocs.pipeline import Project, Selection, build, tenant_paths, write_directory
-from tenantdocs.report import RunResult
-from tenantdocs.sitebuild import serve_live
+from tenantdocs.pipeline import (
+    AppPlan,
+    Project,
+    Selection,
+    assemble_plan,
+    load_tenants,
+    metadata_loader,
+    plan_app,
+    tenant_paths,
+    write_directory,
+)
+from tenantdocs.placeholders import ScannedTemplate
+from tenantdocs.render import Page, Renderer
+from tenantdocs.sitebuild import LiveSite, SitePlan, serve_live
+from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
+from tenantdocs.templates import (
+    GUIDE,
+    PREFIX,
+    SHARED,
+    SUFFIX,
+    App,
+    ScanCache,
+    TemplateSet,
+    load_templates,
+)
+from tenantdocs.tenants import Tenant
+from tenantdocs.values import ValueSet
+
+
+@dataclass(slots=True)
+class _KeptApp:
+    """One app's plan and what it was made from (mutable memory of the preview, not data)."""
+
+    app: App
+    """The app folder as loaded (guide, defaults, category, assets)."""
+    parts: tuple[ScannedTemplate, ...]
+    """The template parts of its page."""
+    source: str
+    """Its metadata source: the file's hash, or the URL (fetched once per tenant file)."""
+    planned: AppPlan
+    """Its values and page."""
+
+
+@dataclass(slots=True)
+class _KeptTenant:
+    """What the preview keeps of one tenant between rebuilds."""
+
+    site: LiveSite
+    """Its site, docs folder and search index."""
+    tenant: Tenant | None = None
+    """The tenant file the kept apps were planned with."""
+    apps: dict[str, _KeptApp] = field(default_factory=dict)
+    """Planned apps by name."""
+    until: datetime | None = None
+    """The kept pages hold until then (a certificate reaching a warning threshold)."""
+    home: tuple[object, str] | None = None
+    """The last home and what it was rendered from (its pages without their Markdown)."""
+
+    def forget(self) -> None:
+        """Drop the kept apps and home (the tenant file changed, or time passed a threshold)."""
+        self.apps.clear()
+        self.home = None
+
+    def render_home(
+        self, name: str, pages: Sequence[Page], value_sets: Sequence[ValueSet], now: datetime
+    ) -> str:
+        """:func:`render_home`, or the last home when its inputs are the same."""
+        # The home shows each page's title, link, category and keys, never its Markdown.
+        key = (name, [replace(p, markdown="") for p in pages], list(value_sets))
+        if self.home is None or self.home[0] != key:
+            self.home = (key, render_home(name, pages, value_sets, now))
+        return self.home[1]
 
 
 class Preview:
-    """The tenants being previewed and the folder their sites are built in."""
+    """The tenants being previewed, the folder their sites are built in, and what the last
+    rebuild made that the next one can reuse."""
 
     def __init__(self, project: Project, first: str) -> None:
         self.project = project
         self.root = Path(tempfile.mkdtemp(prefix="tenantdocs-preview-"))
-        self.site = replace(project, site=self.root)
         self.shown: set[str] = {first}
         self._lock = threading.Lock()
+        self._scans = ScanCache()
+        self._renderer: Renderer | None = None
+        self._theme: str | None = None
+        self._kept: dict[str, _KeptTenant] = {}
+        self._listed: object = None
 
     def rebuild(self) -> None:
         """Rebuild every tenant shown so far; report problems, never raise."""
@@ -41,6 +129,8 @@ class Preview:
 
     def ensure(self, slug: str) -> None:
         """Build a tenant the first time its pages are asked for."""
+        if slug in self.shown:
+            return  # served as they are, also while a rebuild runs
         with self._lock:
             if slug not in self.shown and slug in tenant_paths(self.project.tenants):
                 self.shown.add(slug)
@@ -48,20 +138,126 @@ class Preview:
 
     def _build(self, slugs: Sequence[str]) -> None:
         try:
-            result = build(self.site, Selection(slugs=tuple(slugs), jobs=1))
-        except TenantdocsError as exc:
-            _print(exc.problems)
-            print(
-                "preview: not rebuilt; the last good pages stay served", file=sys.stderr, flush=True
-            )
-            return
+            try:
+                templates = load_templates(self.project.templates, self._scans)
+                self._renderer = Renderer(templates, self._renderer)
+            except TenantdocsError as exc:
+                _not_rebuilt(exc.problems)
+                return
+            theme = _theme_inputs(templates)
+            if theme != self._theme:  # base configuration or theme files: every site anew
+                self._theme = theme
+                self._kept.clear()
+            for slug in slugs:
+                self._build_tenant(slug, templates, self._renderer)
         finally:
             self._write_directory()
-        _report(result)
+
+    def _build_tenant(self, slug: str, templates: TemplateSet, renderer: Renderer) -> None:
+        started = time.monotonic()
+        selection = Selection(slugs=(slug,), jobs=1)
+        try:
+            tenants, failed = load_tenants(self.project, templates, selection)
+        except UsageError as exc:  # the tenant file is gone
+            _not_rebuilt(exc.problems)
+            return
+        if failed:
+            _not_rebuilt(failed[0].problems)
+            return
+        tenant, warnings = tenants[0]
+        loader = metadata_loader(self.project, selection)
+        kept = self._kept.setdefault(
+            slug, _KeptTenant(LiveSite(publish.state_dir(self.root) / "live" / slug))
+        )
+        if kept.tenant != tenant or (kept.until is not None and loader.now >= kept.until):
+            kept.forget()
+        kept.tenant = tenant
+        apps = []
+        files: dict[Path, str] = {}
+        for name in tenant.app_names(templates.apps):
+            app = templates.apps[name]
+            parts = tuple(templates.parts(app))
+            source = self._source(tenant, name, files)
+            old = kept.apps.get(name)
+            if old is None or old.app != app or old.parts != parts or old.source != source:
+                old = kept.apps[name] = _KeptApp(
+                    app, parts, source, plan_app(tenant, name, templates, renderer, loader)
+                )
+            apps.append(old.planned)
+        for name in set(kept.apps) - set(tenant.app_names(templates.apps)):
+            del kept.apps[name]
+        try:
+            plan = assemble_plan(
+                tenant, warnings, templates, apps, loader.now, None, kept.render_home
+            )
+        except TenantdocsError as exc:
+            _not_rebuilt(exc.problems)
+            return
+        kept.until = plan.stable_until
+        site_dir = self.root / slug
+        try:
+            if site_dir.is_dir() and _page_by_page(kept.site, plan.site):
+                changed, found = kept.site.update(plan.site, site_dir)
+                how = _changed(changed)
+            else:
+                staging = publish.staging_dir(self.root, slug)
+                try:
+                    found = kept.site.build(plan.site, staging / "site")
+                    publish.swap_in(self.root, slug, staging / "site")
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+                how = "full build"
+            publish.write_manifest(self.root, slug, plan.manifest())
+        except TenantdocsError as exc:
+            _not_rebuilt(exc.problems)
+            return
+        _print([*plan.warnings, *found])
+        took = time.monotonic() - started
+        print(
+            f"preview: {slug} built ({len(plan.site.pages)} pages, {how}, {took:.2f} s)",
+            flush=True,
+        )
+
+    def _source(self, tenant: Tenant, app: str, files: dict[Path, str]) -> str:
+        """What the app's metadata comes from, as the key its kept plan is valid for."""
+        ref = metadata_source(tenant, app)
+        if ref is None:
+            return ""
+        if ref.kind != "file":
+            return f"{ref.kind}:{ref.value}"
+        path = local_metadata_path(self.project.tenants, ref.value)
+        if path is None or not path.is_file():
+            return f"missing:{ref.value}"  # planned again each time: it reports the problem
+        if path not in files:
+            files[path] = hashlib.sha256(read_metadata_file(path)).hexdigest()
+        return files[path]
 
     def _write_directory(self) -> None:
         """List every tenant (built or not), so the directory doubles as a tenant switcher."""
-        write_directory(self.root, sorted(tenant_paths(self.project.tenants)))
+        slugs = sorted(tenant_paths(self.project.tenants))
+        listed = [(slug, publish.read_manifest(self.root, slug)) for slug in slugs]
+        if listed != self._listed:  # unchanged on most edits: not written again
+            self._listed = listed
+            write_directory(self.root, slugs)
+
+
+def _theme_inputs(templates: TemplateSet) -> str:
+    """A hash of the files of the templates folder that are neither app folders nor shared
+    parts (the base configuration, theme overrides): when they change, sites are rebuilt."""
+    shared = {templates.root / SHARED / name for name in (PREFIX, GUIDE, SUFFIX)}
+    apps = {app.folder for app in templates.apps.values()}
+    digest = hashlib.sha256()
+    stack = [templates.root]
+    while stack:
+        for path in sorted(stack.pop().iterdir()):
+            if path.name.startswith(".") or path in apps or path in shared:
+                continue
+            if path.is_dir():
+                stack.append(path)
+            elif path.is_file():
+                stat = path.stat()
+                digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
+    return digest.hexdigest()
 
 
 def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> int:
@@ -76,22 +272,45 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
         f"preview of '{slug}' at {url} (all tenants at http://{host}:{port}/); Ctrl+C stops",
         flush=True,
     )
-    serve_live(
-        root=preview.root,
-        host=host,
-        port=port,
-        rebuild=preview.rebuild,
-        watched=watched,
-        on_request=lambda first_segment: preview.ensure(first_segment),
-    )
+    # Stopped by a terminal (Ctrl+C) or a process manager (SIGTERM): either way, clean up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        serve_live(
+            root=preview.root,
+            host=host,
+            port=port,
+            rebuild=preview.rebuild,
+            watched=watched,
+            on_request=lambda first_segment: preview.ensure(first_segment),
+        )
+    finally:
+        shutil.rmtree(preview.root, ignore_errors=True)  # the preview is not kept
     return 0
 
 
-def _report(result: RunResult) -> None:
-    for tenant in result.tenants:
-        _print(tenant.problems)
-        detail = "previous pages kept" if tenant.failed else f"{tenant.pages} pages"
-        print(f"preview: {tenant.slug} {tenant.status} ({detail})", flush=True)
+def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:
+    """Whether to rebuild only the changed pages in place. When most pages changed (a shared
+    part, a tenant-wide value), a full build costs about the same, and it is swapped in at
+    once, so no one browsing meanwhile sees half the pages old and half new."""
+    if not site.can_update(plan):
+        return False
+    pages = sum(1 for path in site.changed(plan) if path.endswith(".md"))
+    return pages <= len(plan.pages) // 2
+
+
+def _changed(docs_paths: Sequence[str]) -> str:
+    """What a page-by-page rebuild redid: "1 page changed", "2 pages and 1 file changed"."""
+    pages = sum(1 for path in docs_paths if path.endswith(".md"))
+    files = len(docs_paths) - pages
+    said = [
+        f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((pages, "page"), (files, "file")) if n
+    ]
+    return " and ".join(said) + " changed" if said else "nothing changed"
+
+
+def _not_rebuilt(problems: Sequence[Problem]) -> None:
+    _print(problems)
+    print("preview: not rebuilt; the last good pages stay served", file=sys.stderr, flush=True)
 
 
 def _print(problems: Sequence[Problem]) -> None:

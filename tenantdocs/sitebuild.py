@@ -16,6 +16,7 @@ import functools
 import hashlib
 import html
 import io
+import json
 import logging
 import os
 import posixpath
@@ -538,6 +539,7 @@ def serve_live(
             return super().serve_request(environ, start_response)
 
     server = Server(builder=rebuild, host=host, port=port, root=str(root))
+    server.observer = _NativeObserver(server.observer)  # type: ignore[assignment]
     for path in watched:
         server.watch(str(path))
     try:
@@ -546,3 +548,229 @@ def serve_live(
         pass
     finally:
         server.shutdown()
+
+
+# --- the preview: one tenant's site kept warm between edits --------------------------------
+
+
+class LiveSite:
+    """One tenant's site in the preview, rebuilt page by page where that gives the same site.
+
+    It keeps the docs folder, the theme's compiled templates and the full search index from
+    one build to the next. When the navigation, the site name, the set of pages and files,
+    the downloads and the base configuration are those of the last build, and no plugin
+    but search is configured, :meth:`update` writes only the pages and files whose bytes
+    changed and runs a MkDocs ``dirty`` build, which converts and renders just those (MkDocs
+    compares modification times). Every other page, the 404 page and the sitemap depend
+    only on what did not change, so they stay as the last build made them; the search
+    index, which a dirty build writes with the rebuilt pages only, is merged back into the
+    full one in the order a full build gives. Anything else needs :meth:`build`.
+    """
+
+    DIRTY_PLUGINS = frozenset({"search", "material/search"})
+    """Plugins whose output a dirty build keeps exact (search, with the merge below)."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.docs = work_dir / "docs"
+        """The docs folder MkDocs reads; kept between builds."""
+        self._work = work_dir
+        self._last: SitePlan | None = None
+        self._last_docs: dict[str, bytes] = {}
+        self._env: Any = None
+        self._plugins: frozenset[str] = frozenset()
+        self._order: list[str] = []
+        self._entries: dict[str, list[Any]] = {}
+        self._index_config: Any = None
+        self._page_order: list[str] = []
+
+    def can_update(self, plan: SitePlan) -> bool:
+        """Whether :meth:`update` builds ``plan`` exactly (else :meth:`build` must)."""
+        last = self._last
+        return (
+            last is not None
+            and self._plugins <= self.DIRTY_PLUGINS
+            and (self._index_config is not None or not self._plugins)
+            and last.site_name == plan.site_name
+            and list(last.nav) == list(plan.nav)
+            and last.base_config == plan.base_config
+            and last.pages.keys() == plan.pages.keys()
+            and last.files.keys() == plan.files.keys()
+            and last.downloads == plan.downloads
+        )
+
+    def build(self, plan: SitePlan, site_dir: Path) -> list[Problem]:
+        """Build the whole site into ``site_dir`` (a fresh folder); return MkDocs' warnings."""
+        self._last = None  # until this build succeeds, only a full build is exact
+        wanted = _docs_files(plan)
+        for docs_path, data in wanted.items():
+            if self._last_docs.get(docs_path) != data:
+                _write(self.docs / docs_path, data)
+        for path in sorted(p for p in self.docs.rglob("*") if p.is_file()):
+            if path.relative_to(self.docs).as_posix() not in wanted:
+                path.unlink()
+        self._last_docs = wanted
+        self._env = None  # the base configuration or a theme override may have changed
+        warnings = self._run(plan, site_dir, dirty=False)
+        index = _read_index(site_dir)
+        self._order = list(self._page_order)
+        self._entries = _by_page(index["docs"]) if index is not None else {}
+        self._index_config = index["config"] if index is not None else None
+        if any(url not in self._order for url in self._entries):
+            self._index_config = None  # not laid out as expected: never merged, always full
+        self._last = plan
+        return warnings
+
+    def changed(self, plan: SitePlan) -> list[str]:
+        """Docs paths of the pages and files whose bytes differ from the last build's."""
+        return [p for p, data in _docs_files(plan).items() if self._last_docs.get(p) != data]
+
+    def update(self, plan: SitePlan, site_dir: Path) -> tuple[list[str], list[Problem]]:
+        """Rebuild in ``site_dir`` the pages and files that changed; return their docs paths
+        and MkDocs' warnings. Only for a plan :meth:`can_update` accepts."""
+        assert self.can_update(plan), "a full build is needed"
+        wanted = _docs_files(plan)
+        changed = self.changed(plan)
+        if not changed:
+            self._last = plan
+            return [], []
+        self._last = None  # a failed dirty build leaves the site to a full build
+        for docs_path in changed:
+            _write(self.docs / docs_path, wanted[docs_path])
+            built = site_dir / _output_path(docs_path)
+            if built.exists():
+                os.utime(built, ns=(0, 0))  # older than its source, whatever the clock did
+        self._last_docs = wanted
+        warnings = self._run(plan, site_dir, dirty=True)
+        if self._index_config is not None:
+            index = _read_index(site_dir) or {"docs": []}
+            rebuilt = _by_page(index["docs"])
+            for docs_path in changed:
+                if docs_path.endswith(".md"):
+                    url = _output_path(docs_path)
+                    self._entries[url] = rebuilt.pop(url, [])
+            self._entries.update(rebuilt)
+            docs = [entry for url in self._order for entry in self._entries.get(url, [])]
+            data = {"config": self._index_config, "docs": docs}
+            # Written as Material writes it, so the file is the one a full build gives.
+            text = json.dumps(data, separators=(",", ":"), default=str)
+            (site_dir / "search" / "search_index.json").write_bytes(text.encode("utf-8"))
+        self._last = plan
+        return changed, warnings
+
+    def _run(self, plan: SitePlan, site_dir: Path, *, dirty: bool) -> list[Problem]:
+        from mkdocs import exceptions
+        from mkdocs.commands.build import build
+        from mkdocs.config import load_config
+        from mkdocs.plugins import BasePlugin
+
+        live = self
+
+        class PageOrder(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
+            # The order MkDocs builds (and search indexes) the pages in.
+            def on_files(self, files: Any, /, *, config: Any) -> Any:
+                live._page_order = [f.url for f in files.documentation_pages()]
+                return files
+
+        overrides = _overrides(plan, self.docs, site_dir)
+        with _build_environment(), _captured_mkdocs_log() as records:
+            try:
+                if plan.base_config is not None:
+                    config = load_config(str(plan.base_config), **overrides)
+                else:
+                    config = load_config(
+                        io.StringIO("{}"),
+                        config_file_path=str(self._work / "mkdocs.yml"),
+                        **overrides,
+                    )
+                self._plugins = frozenset(config.plugins)
+                config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
+                config.plugins["tenantdocs/page-order"] = PageOrder()
+                if self._env is None:
+                    self._env = _listing_once(config.theme.get_env())
+                env = self._env
+                config.theme.get_env = lambda: env  # type: ignore[method-assign]
+                if dirty:
+                    # The 404 page and the sitemap show the navigation, which did not change.
+                    config.theme.static_templates = set()
+                build(config, dirty=dirty)
+            except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
+                reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [
+                    str(exc)
+                ]
+                where = Location(plan.base_config) if plan.base_config else plan.sources[""]
+                raise SiteBuildError(
+                    [Problem(where, f"MkDocs: {reason}") for reason in reasons]
+                ) from None
+        return [_warning(plan, r) for r in records if not r.getMessage().startswith(_DIRTY_NOTICE)]
+
+
+_DIRTY_NOTICE = "A 'dirty' build is being performed"
+"""What MkDocs warns on every dirty build; the preview's dirty builds are exact."""
+
+
+def _docs_files(plan: SitePlan) -> dict[str, bytes]:
+    """Every file of the docs folder by docs path: pages, files and the site's own assets."""
+    wanted = {path: text.encode("utf-8") for path, text in plan.pages.items()}
+    wanted.update(plan.files)
+    wanted.update(site_assets())
+    return wanted
+
+
+def _output_path(docs_path: str) -> str:
+    """Where MkDocs writes a docs file (``use_directory_urls`` is off)."""
+    return docs_path[:-3] + ".html" if docs_path.endswith(".md") else docs_path
+
+
+def _read_index(site_dir: Path) -> dict[str, Any] | None:
+    path = site_dir / "search" / "search_index.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_bytes())
+    return data if isinstance(data, dict) else None
+
+
+def _by_page(entries: Sequence[Any]) -> dict[str, list[Any]]:
+    """Search index entries grouped by page URL, in order."""
+    pages: dict[str, list[Any]] = {}
+    for entry in entries:
+        pages.setdefault(str(entry["location"]).split("#", 1)[0], []).append(entry)
+    return pages
+
+
+class _NativeObserver:
+    """The system's file watcher (inotify on Linux) in place of MkDocs' polling one, which
+    walks the watched folders every half second (hundreds of app folders) and so adds a
+    quarter of a second to every edit on average; the polling one when the system's
+    cannot start (e.g. too many folders for the inotify limits)."""
+
+    def __init__(self, polling: Any) -> None:
+        from watchdog.observers import Observer
+
+        self._polling = polling
+        self._native: Any = Observer()
+        self._scheduled: list[tuple[Any, str, bool]] = []
+        self._active: Any = self._native
+
+    def schedule(self, handler: Any, path: str, recursive: bool = False) -> Any:
+        self._scheduled.append((handler, path, recursive))
+        return self._active.schedule(handler, path, recursive=recursive)
+
+    def unschedule(self, watch: Any) -> None:
+        self._active.unschedule(watch)
+
+    def start(self) -> None:
+        try:
+            self._native.start()
+        except OSError:
+            self._native.stop()
+            self._active = self._polling
+            for handler, path, recursive in self._scheduled:
+                self._polling.schedule(handler, path, recursive=recursive)
+            self._polling.start()
+
+    def stop(self) -> None:
+        self._active.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._active.is_alive():
+            self._active.join(timeout)

@@ -110,26 +110,51 @@ def read_text(path: Path) -> str:
     return decode_utf8(path.read_bytes(), path, TemplateError)
 
 
-def load_templates(root: Path) -> TemplateSet:
-    """Read and validate the templates folder; raise TemplateError listing every problem."""
-    templates, problems = scan_templates(root)
+class ScanCache:
+    """What scanning each part gave, by its text, kept from one load to the next (``serve``).
+
+    A load looks each part up here and keeps only what it used, so an edit re-scans just
+    the files whose text changed and the cache never outgrows the folder.
+    """
+
+    def __init__(self) -> None:
+        self.scans: dict[_ScanKey, tuple[ScannedTemplate, tuple[Problem, ...]]] = {}
+        """Scanned part and its problems by (path, text, app assets)."""
+        self.missing: dict[_MissingKey, tuple[Problem, ...]] = {}
+        """:func:`missing_references` by (part path, part text, app name, app assets)."""
+
+
+_ScanKey = tuple[Path, str, tuple[str, ...]]
+_MissingKey = tuple[Path, str, str, tuple[Path, ...]]
+
+
+def load_templates(root: Path, cache: ScanCache | None = None) -> TemplateSet:
+    """Read and validate the templates folder; raise TemplateError listing every problem.
+
+    With a ``cache`` (kept by the caller between loads), parts whose text did not change
+    are not scanned again.
+    """
+    templates, problems = scan_templates(root, cache)
     if any(p.severity is Severity.ERROR for p in problems):
         raise TemplateError(problems)
     return templates
 
 
-def scan_templates(root: Path) -> tuple[TemplateSet, list[Problem]]:
+def scan_templates(root: Path, cache: ScanCache | None = None) -> tuple[TemplateSet, list[Problem]]:
     """Read the templates folder as far as it can be read, with every problem found.
 
     For ``check``, which goes on past template errors to the tenants: a part that could not
     be read is missing from the set, and an unknown key is left for the report. Raises
-    TemplateError only when there is no folder to read.
+    TemplateError only when there is no folder to read. ``cache`` as for :func:`load_templates`.
     """
-    scanner = _Scanner(root)
-    folders = scanner.list_apps()
-    apps = {name: scanner.app(folder) for name, folder in folders.items()}
-    for app in apps.values():
-        scanner.references(app)
+    scanner = _Scanner(root, cache)
+    try:
+        folders = scanner.list_apps()
+        apps = {name: scanner.app(folder) for name, folder in folders.items()}
+        for app in apps.values():
+            scanner.references(app)
+    finally:
+        scanner.keep()
     problems = scanner.problems
     templates = TemplateSet(
         root=root,
@@ -205,34 +230,66 @@ class LazyApps(Mapping[str, App]):
 
 
 class _Scanner:
-    """Reads parts of one templates folder, collecting problems; shared parts read at once."""
+    """Reads parts of one templates folder, collecting problems; shared parts read at once.
 
-    def __init__(self, root: Path) -> None:
+    With a :class:`ScanCache`, parts whose text it holds are not scanned again, and
+    :meth:`keep` leaves in it only what this scanner used.
+    """
+
+    def __init__(self, root: Path, cache: ScanCache | None = None) -> None:
         if not root.is_dir():
             raise TemplateError(Problem(Location(root), "templates folder not found"))
         self.root = root
         self.real_root = root.resolve()
         self.problems: list[Problem] = []
         self._seen: set[tuple[Path, str]] = set()
+        self._cache = cache
+        self._previous = cache or ScanCache()
+        self._kept = ScanCache()
         shared = root / SHARED
         self.prefix, self.fallback, self.suffix = (
             self.scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX)
         )
 
+    def keep(self) -> None:
+        """Leave in the cache what this scanner used."""
+        if self._cache is not None:
+            self._cache.scans, self._cache.missing = self._kept.scans, self._kept.missing
+
+    def outside(self, path: Path) -> bool:
+        """Whether ``path`` (the root joined with plain names) leads out of the root."""
+        # Only a symbolic link below the root can lead out of it, so the path is resolved
+        # only when there is one.
+        step = path
+        while step != self.root:
+            if step.is_symlink():
+                return linked_outside(path, self.real_root)
+            step = step.parent
+        return False
+
     def scan(self, path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
             return None
-        if linked_outside(path, self.real_root):
+        if self.outside(path):
             self.problems.append(_link_problem(path))
             return None
         try:
             text = read_text(path)
-            template = scan_template(text, path, rewrite_markdown(text, assets))
         except TemplateError as exc:
             self.problems.extend(exc.problems)
             return None
-        self.problems.extend(placeholder_problems(template))
-        return template
+        key = (path, text, assets)
+        found = self._previous.scans.get(key)
+        if found is None:
+            try:
+                template = scan_template(text, path, rewrite_markdown(text, assets))
+            except TemplateError as exc:
+                self.problems.extend(exc.problems)
+                return None
+            found = (template, tuple(placeholder_problems(template)))
+        self._kept.scans[key] = found
+        self.problems.extend(found[1])
+        return found[0]
 
     def list_apps(self) -> dict[str, Path]:
         """The app folders that may be read, by name (bad names and links are problems)."""
@@ -248,10 +305,10 @@ class _Scanner:
                 continue
             # An app folder or app file linked elsewhere would publish what is there.
             files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
-            outside = [folder] if linked_outside(folder, self.real_root) else []
-            outside = outside or [path for path in files if linked_outside(path, self.real_root)]
-            if outside:
-                self.problems.extend(_link_problem(path) for path in outside)
+            leaving = [folder] if self.outside(folder) else []
+            leaving = leaving or [path for path in files if self.outside(path)]
+            if leaving:
+                self.problems.extend(_link_problem(path) for path in leaving)
                 continue
             folders[folder.name] = folder
         if not folders:
@@ -288,7 +345,12 @@ class _Scanner:
         """Warn once per part and message about images and links the app cannot answer."""
         parts = (self.prefix, app.guide or self.fallback, self.suffix)
         for part in (p for p in parts if p is not None):
-            for problem in missing_references(part, app):
+            key = (part.path, part.text, app.name, app.assets)
+            found = self._previous.missing.get(key)
+            if found is None:
+                found = tuple(missing_references(part, app))
+            self._kept.missing[key] = found
+            for problem in found:
                 if (part.path, problem.message) not in self._seen:
                     self._seen.add((part.path, problem.message))
                     self.problems.append(problem)

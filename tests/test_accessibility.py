@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -46,7 +46,8 @@ CORPUS = SHARED / "corpus" / "azure-sso-tutorials"
 CORPUS_GUIDES = ("aws", "fluxxlabs", "saphana", "servicenow")
 CONTOSO_TID = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
 
-SCHEMES = {"light": "default", "dark": "slate"}
+Scheme = Literal["light", "dark"]
+SCHEMES: dict[Scheme, str] = {"light": "default", "dark": "slate"}
 
 
 # --- the sites, the server, the browser -----------------------------------------------------
@@ -98,14 +99,14 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _open(browser: Browser, base: str, scheme: str, **options: Any) -> Page:
+def _open(browser: Browser, base: str, scheme: Scheme, **options: Any) -> Page:
     viewport = options.pop("viewport", {"width": 1280, "height": 900})
     page = browser.new_context(color_scheme=scheme, viewport=viewport, **options).new_page()
     page.set_default_timeout(10_000)
     return page
 
 
-def _load(page: Page, url: str, scheme: str) -> None:
+def _load(page: Page, url: str, scheme: Scheme) -> None:
     """Open a page with its script run (copy buttons in place) and every panel open."""
     page.goto(url)
     if page.locator(".md-header").count():
@@ -138,7 +139,7 @@ def test_axe_finds_faint_text_and_links_told_apart_by_colour_only(browser: Brows
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_pages_have_no_serious_violation(
-    browser: Browser, pages: tuple[str, list[str]], scheme: str
+    browser: Browser, pages: tuple[str, list[str]], scheme: Scheme
 ) -> None:
     base, paths = pages
     assert len(paths) >= 10
@@ -155,7 +156,7 @@ def test_pages_have_no_serious_violation(
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_material_search_results_and_drawer_have_no_serious_violation(
-    browser: Browser, pages: tuple[str, list[str]], scheme: str
+    browser: Browser, pages: tuple[str, list[str]], scheme: Scheme
 ) -> None:
     base, _ = pages
     guide = f"{base}/samples/site/contoso/litware-crm/index.html"

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tenantdocs import templates as templates_module
 from tenantdocs.cli import main
-from tenantdocs.placeholders import ScannedTemplate
+from tenantdocs.placeholders import ScannedTemplate, scan_template
 
 REPO = Path(__file__).resolve().parents[1]
 UNCLOSED = (
@@ -95,13 +94,12 @@ def test_a_broken_guide_refuses_a_first_build_before_writing_anything(
 def test_a_no_op_rebuild_scans_no_guide(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert build() == 0
     scanned: list[Path] = []
-    real = templates_module.scan_template
 
-    def counting(text: str, path: Path, rewritten: str) -> ScannedTemplate:
+    def counting(text: str, path: Path, rewritten: str | None = None) -> ScannedTemplate:
         scanned.append(path)
-        return real(text, path, rewritten)
+        return scan_template(text, path, rewritten)
 
-    monkeypatch.setattr(templates_module, "scan_template", counting)
+    monkeypatch.setattr("tenantdocs.templates.scan_template", counting)
     assert build() == 0
     assert sorted(p.parent.name for p in scanned) == ["_", "_", "_"]  # the shared parts only
     # One tenant changed: only the guides it uses are read.

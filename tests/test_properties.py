@@ -77,7 +77,7 @@ PIECES = [
     "===",
     "!!! note",
 ]
-_any_char = st.characters(exclude_categories=("Cs",))
+_any_char = st.characters(exclude_categories=["Cs"])
 _special_char = st.sampled_from(SPECIAL)
 TEXT = st.lists(
     st.one_of(

@@ -20,7 +20,7 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -785,7 +785,7 @@ def loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TIMEOUT_ENV, "1")
 
 
-def raw_server(answer: Any) -> Iterator[str]:
+def raw_server(answer: Any) -> Generator[str, None, None]:
     """A TCP server on 127.0.0.1 that hands each connection to ``answer``; yields its URL."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))

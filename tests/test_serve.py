@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import REPO, free_port, wait_for
+from idp import REDIRECT, make_certificate, make_metadata
+
+from tenantdocs.pipeline import Project, Selection, build
+from tenantdocs.serve import Preview
 
 
 def fetch(url: str) -> str:
@@ -66,6 +74,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             str(port),
         ],
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -81,6 +90,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         assert process.stdout is not None
         output.join()
         process.stdout.close()
+    # Stopped (SIGTERM), the server removed its preview folder.
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == []
 
 
 def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
@@ -97,12 +108,20 @@ def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
     guide = root / "templates" / "litware-crm" / "sso_configure.md"
     guide.write_text(guide.read_text().replace("### Configure", "### Set up", 1))
     assert wait_for(lambda: "Set up Litware CRM" in fetch(guide_url))
+    # One guide edited: only its page was converted and rendered again.
+    assert wait_for(lambda: output.has("preview: contoso built (6 pages, 1 page changed,"))
+
+    shared = root / "templates" / "_" / "sso_suffix.md"
+    shared.write_text(shared.read_text() + "\nShared closing words.\n")
+    assert wait_for(lambda: "Shared closing words." in fetch(guide_url))
+    assert "Shared closing words." in fetch(f"{base}/contoso/tailspin-travel/index.html")
 
     guide.write_text(guide.read_text() + "\nBroken: %metadata:IssuerUrl%\n")
     unknown = "unknown key 'IssuerUrl' in %metadata:IssuerUrl% (did you mean 'IssuerUri'?)"
     assert wait_for(lambda: output.has(unknown)), "the watcher rebuilt and reported the error"
     assert process.poll() is None, "the server must survive a broken template"
     assert "Set up Litware CRM" in fetch(guide_url), "the last good page stays served"
+    assert "Broken:" not in fetch(guide_url)
 
     guide.write_text(guide.read_text().replace("%metadata:IssuerUrl%", "%metadata:IssuerUri%"))
     assert wait_for(lambda: "Broken:" in fetch(guide_url))
@@ -127,3 +146,186 @@ def test_serve_switches_tenants_without_a_restart(
     page = fetch(f"{base}/fabrikam/litware-crm/index.html")
     assert "https://idp.fabrikam.example/realms/fabrikam/protocol/saml" in page
     assert "livereload" in page  # pages reload themselves on the next change
+
+
+# --- what the preview reuses gives the pages a full build gives -------------------------
+
+
+@pytest.fixture(autouse=True)
+def private_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Previews made in this process keep their folders under the test's own folder."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+
+def site_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+class Checked:
+    """A preview of one tenant in this process, compared with a fresh ``build`` after edits."""
+
+    def __init__(self, root: Path, slug: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.root = root
+        self.slug = slug
+        self.capsys = capsys
+        self.project = Project(root / "templates", root / "tenants", root / "site", root / ".c")
+        self.preview = Preview(self.project, slug)
+        self.builds = 0
+
+    def rebuild(self) -> str:
+        """Rebuild the preview; return what it printed."""
+        self.capsys.readouterr()
+        self.preview.rebuild()
+        captured = self.capsys.readouterr()
+        return captured.out + captured.err
+
+    def assert_as_built(self) -> None:
+        """The preview's site is byte for byte what a fresh build of the same inputs gives."""
+        self.builds += 1
+        fresh = replace(self.project, site=self.root / f"fresh-{self.builds}")
+        result = build(fresh, Selection(slugs=(self.slug,), jobs=1))
+        assert [t.status for t in result.tenants] == ["built"]
+        ours = site_files(self.preview.root / self.slug)
+        theirs = site_files(fresh.site / self.slug)
+        assert sorted(ours) == sorted(theirs)
+        assert [p for p in sorted(ours) if ours[p] != theirs[p]] == []
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked = Checked(project, "contoso", capsys)
+    assert "full build" in checked.rebuild()
+    checked.assert_as_built()
+
+    # A guide: a new section (new search entries) on one page, converted alone.
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    edit(guide, "### Configure", "## A new section\n\nNew words here.\n\n### Configure")
+    assert "(6 pages, 1 page changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A shared part: every page that uses it, here all guides, which is most of the site:
+    # built whole (as fast, and swapped in at once).
+    shared = project / "templates" / "_" / "sso_suffix.md"
+    shared.write_text(shared.read_text() + "\n## Shared heading\n\nShared words.\n")
+    assert "(6 pages, full build," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A metadata file: the pages of the two apps that use it, the home (its quick
+    # reference) and each app's published copy of the file.
+    metadata = project / "tenants" / "contoso" / "litware-crm.xml"
+    edit(metadata, "55ff55ff55ff/saml2", "55ff55ff55ff/saml2/new")
+    assert "(6 pages, 3 pages and 2 files changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A tenant-wide value in the tenant file.
+    tenant = project / "tenants" / "contoso.yml"
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?edited=1")
+    assert "changed," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A title (the navigation changes): the whole site again.
+    edit(project / "templates" / "litware-crm" / "app.yml", "Litware CRM", "Litware CRM Online")
+    assert "(6 pages, full build," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A broken edit: nothing is written, the last good site stays.
+    before = site_files(checked.preview.root / "contoso")
+    edit(guide, "New words here.", "New words here. %metadata:IssuerUrl%")
+    assert "not rebuilt; the last good pages stay served" in checked.rebuild()
+    assert site_files(checked.preview.root / "contoso") == before
+
+    # Mended: the page the last good site had, rebuilt on its own again.
+    edit(guide, " %metadata:IssuerUrl%", "")
+    assert "(6 pages, nothing changed," in checked.rebuild()
+    edit(guide, "New words here.", "Other words here.")
+    assert "(6 pages, 1 page changed," in checked.rebuild()
+    checked.assert_as_built()
+
+
+def test_a_theme_override_edit_rebuilds_the_site(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = project / "templates" / "overrides"
+    overrides.mkdir()
+    (overrides / "main.html").write_text(
+        '{% extends "base.html" %}{% block announce %}Override one{% endblock %}'
+    )
+    config = project / "templates" / "mkdocs.yml"
+    edit(config, "  name: material\n", "  name: material\n  custom_dir: overrides\n")
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    page = checked.preview.root / "contoso" / "litware-crm" / "index.html"
+    assert "Override one" in page.read_text()
+    (overrides / "main.html").write_text(
+        '{% extends "base.html" %}{% block announce %}Override two{% endblock %}'
+    )
+    assert "full build" in checked.rebuild()
+    assert "Override two" in page.read_text()
+    checked.assert_as_built()
+
+
+def test_a_plugin_that_is_not_search_always_gets_full_builds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plugin may show one page's content on others (tags, blog): a dirty build of one
+    # page would leave the others stale.
+    config = project / "templates" / "mkdocs.yml"
+    config.write_text(config.read_text() + "plugins:\n  - search\n  - tags\n")
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    edit(project / "templates" / "litware-crm" / "sso_configure.md", "### Configure", "### Set up")
+    assert "(6 pages, full build," in checked.rebuild()
+    checked.assert_as_built()
+
+
+CORPUS = REPO.parent / "shared" / "corpus" / "azure-sso-tutorials"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
+def test_real_guides_after_edits_give_the_site_a_full_build_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(CORPUS, tmp_path / "templates")
+    (tmp_path / "tenants").mkdir()
+    tid = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
+    start, end = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
+    der, _ = make_certificate(
+        "Microsoft Azure Federated SSO Certificate", not_before=start, not_after=end
+    )
+    login = f"https://login.microsoftonline.com/{tid}/saml2"
+    xml = make_metadata(
+        f"https://sts.windows.net/{tid}/",
+        sso=((REDIRECT, login),),
+        slo=((REDIRECT, login),),
+        certs=((der, "signing"),),
+    )
+    (tmp_path / "tenants" / "idp.xml").write_bytes(xml)
+    (tmp_path / "tenants" / "acme.yml").write_text(
+        f"name: Acme\ntenant_id: {tid}\nmetadata_file: idp.xml\n"
+    )
+    checked = Checked(tmp_path, "acme", capsys)
+    assert "full build" in checked.rebuild()
+    guides = sorted((tmp_path / "templates").glob("servicenow*/sso_configure.md"))
+    for guide in guides:  # real quirks: tabs, alerts, lists run into paragraphs
+        guide.write_text(guide.read_text(encoding="utf-8") + "\n## Added\n\nAdded words.\n")
+    assert f"pages, {len(guides)} pages changed," in checked.rebuild()
+    # An image beside a guide: a new file (the site's files change), then new bytes.
+    image = tmp_path / "templates" / "arcgis" / "media" / "step.png"
+    image.parent.mkdir()
+    image.write_bytes(b"\x89PNG\r\n\x1a\n one")
+    assert "full build" in checked.rebuild()
+    image.write_bytes(b"\x89PNG\r\n\x1a\n two")
+    assert "pages, 1 file changed," in checked.rebuild()
+    checked.assert_as_built()

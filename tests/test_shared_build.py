@@ -89,8 +89,8 @@ def test_benchmark_workload_shares_one_run(tmp_path: Path, monkeypatch: pytest.M
 
     # One tenant changes: the next run fills it in from the run kept from the last build,
     # and it is still exactly what building it alone gives.
-    tenant = tmp_path / "tenants" / "tenant-002.yml"
-    tenant.write_text(tenant.read_text().replace("name: Tenant 002", "name: Tenant Two"))
+    tenant_file = tmp_path / "tenants" / "tenant-002.yml"
+    tenant_file.write_text(tenant_file.read_text().replace("name: Tenant 002", "name: Tenant Two"))
     report = tmp_path / "again.json"
     assert main(["build", "--jobs", "1", "--site", "shared", "--report", str(report)]) == 0
     changed = [t for t in json.loads(report.read_text())["tenants"] if t["status"] == "built"]
