@@ -4,11 +4,16 @@ The portal rendered guides with a CommonMark renderer, so structure (lists, code
 targets, table cells) is read the CommonMark way: by :mod:`tenantdocs.placeholders` to
 decide the context of each placeholder, and by :mod:`tenantdocs.rewrite` to find what
 Python-Markdown would read differently. It sits below both.
+
+Scanning one part asks for the structure of the same text several times (each rewrite, the
+context scan, the link check); :class:`Parses` parses each text once and hands every one of
+them the same tokens, which they only read.
 """
 
 from __future__ import annotations
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 
 def markdown_parser() -> MarkdownIt:
@@ -18,3 +23,21 @@ def markdown_parser() -> MarkdownIt:
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     md.normalizeLink = lambda url: url  # type: ignore[method-assign]
     return md
+
+
+class Parses:
+    """Token streams by text, each text parsed once; kept for one part's scan.
+
+    The tokens are shared between callers: read them, never change them.
+    """
+
+    def __init__(self) -> None:
+        self._parser = markdown_parser()
+        self._tokens: dict[str, list[Token]] = {}
+
+    def tokens(self, text: str) -> list[Token]:
+        """The CommonMark tokens of ``text`` (parsed on the first request)."""
+        found = self._tokens.get(text)
+        if found is None:
+            found = self._tokens[text] = self._parser.parse(text)
+        return found

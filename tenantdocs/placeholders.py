@@ -21,7 +21,7 @@ from markdown_it.token import Token
 
 from tenantdocs.errors import Location, Problem, Severity
 from tenantdocs.keys import did_you_mean, lookup_key, suggest_key
-from tenantdocs.mdparser import markdown_parser
+from tenantdocs.mdparser import Parses
 
 # `%metadata:<anything but % and blanks>%`, or a bare `%Identifier%` (resolved only when the
 # identifier is a known key, so `50%` and `%PATH%` pass through untouched).
@@ -113,11 +113,13 @@ def _find_spans(text: str) -> Iterator[re.Match[str]]:
         pos = match.end()
 
 
-def scan_placeholders(text: str, path: Path, *, contexts: bool = True) -> tuple[Placeholder, ...]:
+def scan_placeholders(
+    text: str, path: Path, *, contexts: bool = True, parses: Parses | None = None
+) -> tuple[Placeholder, ...]:
     """Find every placeholder in ``text`` with its location and Markdown context.
 
     ``contexts=False`` skips the Markdown parse (every context is then prose), for callers
-    that need only spans and locations.
+    that need only spans and locations. ``parses`` shares the parse with other scans.
     """
     matches = list(_find_spans(text))
     if not matches:
@@ -125,7 +127,9 @@ def scan_placeholders(text: str, path: Path, *, contexts: bool = True) -> tuple[
     starts = line_starts(text)
     offsets = [m.start() for m in matches]
     found_contexts = (
-        _contexts(text, offsets, starts) if contexts else [Context.PROSE] * len(offsets)
+        _contexts(text, offsets, starts, parses or Parses())
+        if contexts
+        else [Context.PROSE] * len(offsets)
     )
     found = []
     for match, context in zip(matches, found_contexts, strict=True):
@@ -190,7 +194,7 @@ def placeholder_problems(template: ScannedTemplate) -> list[Problem]:
 # --- Markdown contexts ------------------------------------------------------------------
 
 
-def _contexts(text: str, offsets: list[int], starts: list[int]) -> list[Context]:
+def _contexts(text: str, offsets: list[int], starts: list[int], parses: Parses) -> list[Context]:
     """Decide the context of the placeholders at ``offsets`` (sorted)."""
     lines = [bisect.bisect_right(starts, off) - 1 for off in offsets]  # 0-based line of each
     contexts: list[Context | None] = [None] * len(offsets)
@@ -205,7 +209,7 @@ def _contexts(text: str, offsets: list[int], starts: list[int]) -> list[Context]
         return claimed[:count]
 
     base = Context.PROSE
-    for token in markdown_parser().parse(text):
+    for token in parses.tokens(text):
         if token.type in ("th_open", "td_open"):
             base = Context.TABLE_CELL
         elif token.type in ("th_close", "td_close"):
@@ -337,21 +341,23 @@ def to_jinja(text: str, placeholders: Sequence[Placeholder], *, uses_jinja: bool
     return "".join(parts)
 
 
-def scan_template(text: str, path: Path, rewritten: str | None = None) -> ScannedTemplate:
+def scan_template(
+    text: str, path: Path, rewritten: str | None = None, parses: Parses | None = None
+) -> ScannedTemplate:
     """Scan one template part; problems are reported by :func:`placeholder_problems`.
 
     ``rewritten`` is the text after :mod:`tenantdocs.rewrite`: the Jinja source is made
     from it and contexts are decided on it (it is what MkDocs gets), while locations stay
     those of the file. Rewrites never touch placeholder spans; should they ever disagree,
-    the file's own text is used.
+    the file's own text is used. ``parses`` shares the parse with the rewrites.
     """
     uses_jinja = text.startswith(JINJA_PRAGMA)
     rewrites = rewritten is not None and rewritten != text
     # Contexts are decided on the text MkDocs gets: the file's own only when not rewritten.
-    placeholders = scan_placeholders(text, path, contexts=not rewrites)
+    placeholders = scan_placeholders(text, path, contexts=not rewrites, parses=parses)
     source = None
     if rewritten is not None and rewrites:
-        moved = scan_placeholders(rewritten, path)
+        moved = scan_placeholders(rewritten, path, parses=parses)
         if [p.spelling for p in moved] == [p.spelling for p in placeholders]:
             source = to_jinja(rewritten, moved, uses_jinja=uses_jinja)
             placeholders = tuple(

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 from markdown_it.token import Token
 
-from tenantdocs.mdparser import markdown_parser
+from tenantdocs.mdparser import Parses
 
 TUTORIAL_BASE = "https://docs.microsoft.com/azure/active-directory/"
 """Where the full tutorials behind ``active-directory-saas-*-tutorial.md`` links live."""
@@ -48,12 +48,17 @@ _TUTORIAL = re.compile(
 )
 
 
-def rewrite_markdown(text: str, assets: Collection[str] = ()) -> str:
-    """Apply every rewrite; ``assets`` are the app folder's files, '/'-separated."""
-    text = _list_starts(text)  # first: a list in a DocFX alert is still in a quote here
+def rewrite_markdown(text: str, assets: Collection[str] = (), parses: Parses | None = None) -> str:
+    """Apply every rewrite; ``assets`` are the app folder's files, '/'-separated.
+
+    ``parses`` shares the parse of each text with the caller's other scans: a rewrite that
+    changes nothing leaves the next one the same text, so it is parsed once.
+    """
+    parses = parses or Parses()
+    text = _list_starts(text, parses)  # first: a list in a DocFX alert is still in a quote here
     text = _alerts(text)
-    text = _list_continuations(text)
-    return _references(text, assets)
+    text = _list_continuations(text, parses)
+    return _references(text, assets, parses)
 
 
 # --- 1. list starts ---------------------------------------------------------------------
@@ -63,7 +68,7 @@ _MARKER = re.compile(r"[ \t]*(?:\d{1,9}[.)]|[-+*])(?:[ \t]|\r?\n|\r|$)")
 _QUOTE_PREFIX = re.compile(r"(?:[ \t]*>)*")
 
 
-def _list_starts(text: str) -> str:
+def _list_starts(text: str, parses: Parses) -> str:
     """A blank line before each list item Python-Markdown would fold into the text above it.
 
     CommonMark starts a list item on the line after a paragraph line; Python-Markdown does
@@ -75,7 +80,7 @@ def _list_starts(text: str) -> str:
         return text
     lines = text.splitlines(keepends=True)
     before: list[int] = []  # indexes of the lines that need a blank line before them
-    for token in markdown_parser().parse(text):
+    for token in parses.tokens(text):
         if token.type != "list_item_open" or not token.map:
             continue
         at = token.map[0]
@@ -157,12 +162,12 @@ def _indent_width(line: str) -> int:
 _SHALLOW_LINE = re.compile(r"^ {1,3}\S", re.MULTILINE)
 
 
-def _list_continuations(text: str) -> str:
+def _list_continuations(text: str, parses: Parses) -> str:
     if not _SHALLOW_LINE.search(text):
         return text  # no line indented less than Python-Markdown needs: nothing to do
     lines = text.splitlines(keepends=True)
     shifts: dict[int, int] = {}  # line index -> indentation it must have
-    tokens = markdown_parser().parse(text)
+    tokens = parses.tokens(text)
     for depth, token, content in _list_items(tokens, lines):
         first, last = token.map or (0, 0)
         need = 4 * depth
@@ -215,9 +220,13 @@ def resolve_reference(target: str, assets: Collection[str]) -> str | None:
     return match + (f"#{anchor}" if anchor else "")
 
 
-def relative_targets(text: str) -> list[tuple[str, int]]:
+def relative_targets(text: str, parses: Parses | None = None) -> list[tuple[str, int]]:
     """Relative image and link targets in Markdown, with the offset where each is written."""
     found: list[tuple[str, int]] = []
+    if "](" not in text and "]:" not in text:
+        # Every link or image with a target written as-is has `](` (inline) or `]:` (a
+        # reference definition); autolinks always carry a scheme. Nothing to parse for.
+        return found
     pos = 0
 
     def visit(tokens: list[Token]) -> None:
@@ -231,7 +240,7 @@ def relative_targets(text: str) -> list[tuple[str, int]]:
                     pos = offset + len(target)
             visit(token.children or [])
 
-    visit(markdown_parser().parse(text))
+    visit((parses or Parses()).tokens(text))
     return found
 
 
@@ -245,8 +254,8 @@ def _is_relative(target: str) -> bool:
     )
 
 
-def _references(text: str, assets: Collection[str]) -> str:
-    for target, offset in reversed(relative_targets(text)):
+def _references(text: str, assets: Collection[str], parses: Parses) -> str:
+    for target, offset in reversed(relative_targets(text, parses)):
         fixed = resolve_reference(target, assets)
         if fixed is not None and fixed != target:
             text = text[:offset] + fixed + text[offset + len(target) :]

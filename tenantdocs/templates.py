@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +23,7 @@ from tenantdocs.keys import (
     url_problem,
     value_problem,
 )
+from tenantdocs.mdparser import Parses
 from tenantdocs.placeholders import (
     ScannedTemplate,
     line_starts,
@@ -246,6 +247,8 @@ class _Scanner:
         self._cache = cache
         self._previous = cache or ScanCache()
         self._kept = ScanCache()
+        self._targets: dict[str, list[tuple[str, int]]] = {}
+        """:func:`relative_targets` of each part's text read so far (from the part's scan)."""
         shared = root / SHARED
         self.prefix, self.fallback, self.suffix = (
             self.scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX)
@@ -281,8 +284,13 @@ class _Scanner:
         key = (path, text, assets)
         found = self._previous.scans.get(key)
         if found is None:
+            parses = Parses()  # each text of this part parsed once, for every scan of it
             try:
-                template = scan_template(text, path, rewrite_markdown(text, assets))
+                template = scan_template(
+                    text, path, rewrite_markdown(text, assets, parses), parses=parses
+                )
+                if text not in self._targets:
+                    self._targets[text] = relative_targets(text, parses)
             except TemplateError as exc:
                 self.problems.extend(exc.problems)
                 return None
@@ -348,7 +356,10 @@ class _Scanner:
             key = (part.path, part.text, app.name, app.assets)
             found = self._previous.missing.get(key)
             if found is None:
-                found = tuple(missing_references(part, app))
+                targets = self._targets.get(part.text)
+                if targets is None:
+                    targets = self._targets[part.text] = relative_targets(part.text)
+                found = tuple(missing_references(part, app, targets))
             self._kept.missing[key] = found
             for problem in found:
                 if (part.path, problem.message) not in self._seen:
@@ -368,8 +379,13 @@ def _link_problem(path: Path) -> Problem:
     )
 
 
-def missing_references(part: ScannedTemplate, app: App) -> list[Problem]:
-    """Warnings for images and links in ``part`` that no file of the app folder answers."""
+def missing_references(
+    part: ScannedTemplate, app: App, targets: Sequence[tuple[str, int]] | None = None
+) -> list[Problem]:
+    """Warnings for images and links in ``part`` that no file of the app folder answers.
+
+    ``targets`` are the part's :func:`relative_targets`, when already found.
+    """
     assets = {a.as_posix() for a in app.assets}
     starts = line_starts(part.text)
     return [
@@ -379,7 +395,7 @@ def missing_references(part: ScannedTemplate, app: App) -> list[Problem]:
             " work on the published page",
             Severity.WARNING,
         )
-        for target, offset in relative_targets(part.text)
+        for target, offset in (relative_targets(part.text) if targets is None else targets)
         if resolve_reference(target, assets) is None
     ]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tenantdocs.cli import main
+from tenantdocs.mdparser import Parses
 from tenantdocs.placeholders import ScannedTemplate, scan_template
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,9 +96,11 @@ def test_a_no_op_rebuild_scans_no_guide(project: Path, monkeypatch: pytest.Monke
     assert build() == 0
     scanned: list[Path] = []
 
-    def counting(text: str, path: Path, rewritten: str | None = None) -> ScannedTemplate:
+    def counting(
+        text: str, path: Path, rewritten: str | None = None, parses: Parses | None = None
+    ) -> ScannedTemplate:
         scanned.append(path)
-        return scan_template(text, path, rewritten)
+        return scan_template(text, path, rewritten, parses)
 
     monkeypatch.setattr("tenantdocs.templates.scan_template", counting)
     assert build() == 0
