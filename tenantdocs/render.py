@@ -14,7 +14,7 @@ import posixpath
 import re
 import sys
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -135,13 +135,59 @@ class Page:
     """The app's category, which groups the navigation and the tenant home."""
 
 
+# What :func:`tenantdocs.placeholders.to_jinja` writes into a plain part's source besides its
+# text: a placeholder, or a string holding text that Jinja would otherwise read as syntax.
+_PLAIN_EXPRESSION = re.compile(r"\{\{ (?:ph\((?P<index>\d+)\)|(?P<string>'[^']*')) \}\}")
+_PLAIN_STRINGS = {repr(text): text for text in ("{{", "{%", "{#", "{", "\r", "{\r")}
+_JINJA_SYNTAX = re.compile(r"\{[{%#]|\r")
+
+
+@dataclass(frozen=True, slots=True)
+class _PlainPart:
+    """A plain part read from its Jinja source as text and placeholders: no Jinja needed."""
+
+    pieces: tuple[str | int, ...]
+    """Text as the page gets it, and the index of each placeholder, in order."""
+
+    def render(self, ph: Callable[[int], str], metadata: object) -> str:
+        """What Jinja renders from the source, given the same ``ph``."""
+        return "".join(piece if isinstance(piece, str) else ph(piece) for piece in self.pieces)
+
+
+def _plain_part(source: str) -> _PlainPart | None:
+    """The part as text and placeholders when Jinja would render its source just so.
+
+    That is when the text between the expressions holds no Jinja syntax (no ``{{``, ``{%``,
+    ``{#``, CR) and no ``{`` runs into the expression after it; otherwise None (Jinja then
+    compiles it, as it would any source).
+    """
+    pieces: list[str | int] = []
+    pos = 0
+    for match in _PLAIN_EXPRESSION.finditer(source):
+        text = source[pos : match.start()]
+        if _JINJA_SYNTAX.search(text) or text.endswith("{"):
+            return None
+        if match["index"] is not None:
+            value: str | int = int(match["index"])
+        elif (value := _PLAIN_STRINGS.get(match["string"], "")) == "":
+            return None
+        pieces += [text, value]
+        pos = match.end()
+    rest = source[pos:]
+    if _JINJA_SYNTAX.search(rest):
+        return None
+    pieces.append(rest)
+    return _PlainPart(tuple(piece for piece in pieces if piece != ""))
+
+
 class Renderer:
     """Compiles template parts once, then renders pages for any number of tenants.
 
     ``eager`` (``check``, ``serve``) compiles every part now and raises TemplateError listing
     every Jinja syntax error; otherwise (``build``) a part is compiled when first needed:
     :meth:`problems` says whether parts compile. Parts ``previous`` compiled from the same
-    source are reused.
+    source are reused. A plain part (no opt-in Jinja) is not compiled at all: its source
+    is text and placeholders, rendered as Jinja would render it.
     """
 
     def __init__(
@@ -152,7 +198,7 @@ class Renderer:
             keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
         )
         self._opt_in = self._plain.overlay(trim_blocks=True, lstrip_blocks=True)
-        self._compiled: dict[str, jinja2.Template | Problem] = {}
+        self._compiled: dict[str, jinja2.Template | _PlainPart | Problem] = {}
         self._sources: dict[str, tuple[str, bool]] = {}
         self._previous = previous
         if eager:
@@ -166,7 +212,7 @@ class Renderer:
                 raise TemplateError(problems)
         self._previous = None  # what was reused is kept here; the rest need not be
 
-    def _compile(self, part: ScannedTemplate) -> jinja2.Template | Problem:
+    def _compile(self, part: ScannedTemplate) -> jinja2.Template | _PlainPart | Problem:
         """The compiled part, or its Jinja syntax error; compiled once."""
         key = str(part.path)
         source = (part.jinja_source, part.uses_jinja)
@@ -175,6 +221,8 @@ class Renderer:
         previous = self._previous
         if previous is not None and previous._sources.get(key) == source:
             self._compiled[key] = previous._compiled[key]
+        elif not part.uses_jinja and (plain := _plain_part(part.jinja_source)) is not None:
+            self._compiled[key] = plain
         else:
             env = self._opt_in if part.uses_jinja else self._plain
             try:

@@ -5,6 +5,7 @@
   (with the extensions that give characters meaning), the page has the same elements as with
   a harmless value, and its text is the value exactly.
 - Substitution leaves no placeholder behind, and writes exactly the escaped value at each one.
+- A plain part, rendered without Jinja, gives what Jinja renders from its source.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import jinja2
 import markdown
+import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +28,7 @@ from tenantdocs.placeholders import (
     scan_placeholders,
     scan_template,
 )
-from tenantdocs.render import Renderer, escape_value
+from tenantdocs.render import Renderer, _plain_part, escape_value
 from tenantdocs.templates import App, TemplateSet
 from tenantdocs.values import Origin, Provenance, ResolvedValue, ValueSet
 
@@ -239,3 +242,55 @@ def test_substitution_leaves_no_placeholder_behind(template: str, value: str) ->
     plain, _ = render(template, dict.fromkeys(values, "V"))
     assert "%metadata:" not in plain.lower()
     assert scan_placeholders(plain, PATH) == ()
+
+
+# --- 4. a plain part renders without Jinja as Jinja renders it -----------------------------
+
+PLAIN_PIECES = [*PIECES, "%metadata:IssuerUri%", "%LoginUrl%", "{", "\r", "{\r", "'", "}}"]
+PLAIN_TEXT = st.lists(
+    st.one_of(st.text(_special_char, max_size=4), st.sampled_from(PLAIN_PIECES)), max_size=16
+).map("".join)
+
+
+def _by_jinja(source: str) -> str:
+    env = jinja2.Environment(keep_trailing_newline=True, autoescape=False)
+    return env.from_string(source).render(ph=lambda index: f"<value {index}>")
+
+
+def _without_jinja(source: str) -> str | None:
+    plain = _plain_part(source)
+    return None if plain is None else plain.render(lambda index: f"<value {index}>", None)
+
+
+@PROPERTY
+@given(PLAIN_TEXT)
+@example("{{{%metadata:IssuerUri%\r{\r\n{%metadata:IssuerUri%")
+def test_plain_part_renders_as_jinja_renders_it(text: str) -> None:
+    # The renderer reads a plain part's source as text and placeholders instead of
+    # compiling it; every source placeholders.to_jinja writes must be read so, exactly.
+    assume(not text.startswith(JINJA_PRAGMA))
+    source = scan_template(text, PATH).jinja_source
+    assert _without_jinja(source) == _by_jinja(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "a {% if true %}b{% endif %} {{ ph(0) }}",  # syntax in the text
+        "a {# c #} {{ ph(0) }}",
+        "a {{ ph(0) }}\r\n",  # Jinja turns a CR in the text into LF
+        "a\r {{ ph(0) }}",
+        "{{{ ph(0) }}",  # `{` runs into the expression: Jinja reads `{{` + `{ ph(0) }}`
+        "{{ 'x' }} {{ ph(0) }}",  # strings to_jinja never writes
+        "{{ '\\x41' }} {{ ph(0) }}",
+        "a {{ ph(0) }} {{ '{{' }} {{ '\\r' }} {{ '{\\r' }} b",
+    ],
+)
+def test_a_source_not_read_as_plain_is_left_to_jinja(source: str) -> None:
+    # Defence: _plain_part gives up (None) on any source it cannot render exactly as Jinja.
+    try:
+        expected: str | None = _by_jinja(source)
+    except jinja2.TemplateSyntaxError:
+        expected = None
+    found = _without_jinja(source)
+    assert found is None or found == expected
