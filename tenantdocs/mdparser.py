@@ -28,11 +28,13 @@ def markdown_parser() -> MarkdownIt:
 class Parses:
     """Token streams by text, each text parsed once; kept for one part's scan.
 
+    ``parser`` (from :func:`markdown_parser`) may be shared by many, as building one costs.
+
     The tokens are shared between callers: read them, never change them.
     """
 
-    def __init__(self) -> None:
-        self._parser = markdown_parser()
+    def __init__(self, parser: MarkdownIt | None = None) -> None:
+        self._parser = parser or markdown_parser()
         self._tokens: dict[str, list[Token]] = {}
 
     def tokens(self, text: str) -> list[Token]:

@@ -23,7 +23,7 @@ from tenantdocs.keys import (
     url_problem,
     value_problem,
 )
-from tenantdocs.mdparser import Parses
+from tenantdocs.mdparser import Parses, markdown_parser
 from tenantdocs.placeholders import (
     ScannedTemplate,
     line_starts,
@@ -249,6 +249,7 @@ class _Scanner:
         self._kept = ScanCache()
         self._targets: dict[str, list[tuple[str, int]]] = {}
         """:func:`relative_targets` of each part's text read so far (from the part's scan)."""
+        self._parser = markdown_parser()
         shared = root / SHARED
         self.prefix, self.fallback, self.suffix = (
             self.scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX)
@@ -284,7 +285,9 @@ class _Scanner:
         key = (path, text, assets)
         found = self._previous.scans.get(key)
         if found is None:
-            parses = Parses()  # each text of this part parsed once, for every scan of it
+            parses = Parses(
+                self._parser
+            )  # each text of this part parsed once, for every scan of it
             try:
                 template = scan_template(
                     text, path, rewrite_markdown(text, assets, parses), parses=parses
