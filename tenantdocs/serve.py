@@ -19,13 +19,15 @@ the base configuration and theme files rebuilds that tenant's whole site.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +49,13 @@ from tenantdocs.pipeline import (
 from tenantdocs.placeholders import ScannedTemplate
 from tenantdocs.render import Page, Renderer
 from tenantdocs.sitebuild import LiveSite, SitePlan, serve_live
+from tenantdocs.skeleton import (
+    SENTINEL,
+    Sentinelized,
+    fill_text,
+    sentinelize,
+    skeleton_problem,
+)
 from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
 from tenantdocs.templates import (
     GUIDE,
@@ -60,6 +69,9 @@ from tenantdocs.templates import (
 )
 from tenantdocs.tenants import Tenant
 from tenantdocs.values import ValueSet
+
+_SENTINEL_BYTES = re.compile(SENTINEL.pattern.encode("ascii"))
+"""A sentinel in an output file's bytes (sentinels are ASCII)."""
 
 
 @dataclass(slots=True)
@@ -90,6 +102,10 @@ class _KeptTenant:
     """The kept pages hold until then (a certificate reaching a warning threshold)."""
     home: tuple[object, str] | None = None
     """The last home and what it was rendered from (its pages without their Markdown)."""
+    filled: _Filled | None = None
+    """The skeleton the served site was filled in from; None when it was built plain."""
+    plain: bool = False
+    """Its sentinel plan could not be filled in exactly: its site is built plain."""
 
     def forget(self) -> None:
         """Drop the kept apps and home (the tenant file changed, or time passed a threshold)."""
@@ -105,6 +121,83 @@ class _KeptTenant:
         if self.home is None or self.home[0] != key:
             self.home = (key, render_home(name, pages, value_sets, now))
         return self.home[1]
+
+
+class _Filled:
+    """A tenant's served site as its kept skeleton (the MkDocs output of its sentinel plan)
+    filled in with its values; what each output file holds, to fill in only what an edit
+    changed (mutable memory of the preview, not data)."""
+
+    def __init__(self, skeleton: Path, values: Mapping[str, str], quiet: bool) -> None:
+        self.skeleton = skeleton
+        """The MkDocs output of the sentinel plan."""
+        self.values = dict(values)
+        """Sentinel → the value the served site shows for it."""
+        self.quiet = quiet
+        """Whether MkDocs warned about nothing since the last full build: only then is an
+        edit filled in without a MkDocs run (as ``build`` keeps only such runs)."""
+        self.holds: dict[str, frozenset[str]] = {}
+        """Output path → the sentinels in that file of the skeleton."""
+
+    @classmethod
+    def fill(
+        cls, skeleton: Path, target: Path, shared: Sentinelized, warnings: Sequence[Problem]
+    ) -> _Filled:
+        """Fill ``skeleton`` into ``target`` (a fresh folder) with the plan's values."""
+        filled = cls(skeleton, shared.values, not warnings)
+        paths = [p.relative_to(skeleton).as_posix() for p in sorted(skeleton.rglob("*"))]
+        filled.refill(target, [p for p in paths if (skeleton / p).is_file()])
+        return filled
+
+    def refill(self, target: Path, paths: Sequence[str]) -> None:
+        """Write each output path into ``target`` from the skeleton with the values (never
+        through a link: every file written is the served site's own)."""
+        for path in paths:
+            out = target / path
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.unlink(missing_ok=True)
+            source = self.skeleton / path
+            if not source.is_file():
+                self.holds.pop(path, None)
+                continue
+            data = source.read_bytes()
+            found = frozenset(m.decode() for m in _SENTINEL_BYTES.findall(data))
+            self.holds[path] = found
+            if found:
+                data = fill_text(data.decode("utf-8"), self.values).encode("utf-8")
+            out.write_bytes(data)
+
+    def update(
+        self, live: LiveSite, shared: Sentinelized, target: Path
+    ) -> tuple[str, list[Problem]] | None:
+        """Rebuild the changed pages into the skeleton and fill in what changed; None when
+        the result could not be exact (a full build is then needed)."""
+        if not self.quiet and shared.values != self.values:
+            return None  # a value changed on a skeleton that made MkDocs warn
+        changed, found = live.update(shared.site, self.skeleton)
+        outputs = live.outputs(changed)
+        with tempfile.TemporaryDirectory(dir=self.skeleton.parent) as checked:
+            for path in outputs:
+                if (self.skeleton / path).is_file():
+                    (Path(checked) / path).parent.mkdir(parents=True, exist_ok=True)
+                    os.link(self.skeleton / path, Path(checked) / path)
+            if skeleton_problem(Path(checked), shared.values) is not None:
+                return None
+        self.quiet = self.quiet and not found
+        # A sentinel gone from the plan is gone from every page that changed with it; the
+        # pages holding a sentinel whose value changed are filled in again.
+        moved = {s for s, value in shared.values.items() if self.values.get(s) not in (None, value)}
+        gone = set(self.values) - set(shared.values)
+        self.values = dict(shared.values)
+        refill = {p for p, held in self.holds.items() if held & moved} - set(outputs)
+        stale = {p for p, held in self.holds.items() if held & gone}
+        self.refill(target, sorted({*outputs, *refill, *stale}))
+        how = _changed(changed)
+        if refill:
+            pages = sum(1 for p in refill if p.endswith(".html"))
+            filled = f"{pages} page{'s' if pages != 1 else ''} filled in with new values"
+            how = f"{how}, {filled}" if changed else filled
+        return how, _own(found, self.values)
 
 
 class Preview:
@@ -194,19 +287,8 @@ class Preview:
             _not_rebuilt(exc.problems)
             return
         kept.until = plan.stable_until
-        site_dir = self.root / slug
         try:
-            if site_dir.is_dir() and _page_by_page(kept.site, plan.site):
-                changed, found = kept.site.update(plan.site, site_dir)
-                how = _changed(changed)
-            else:
-                staging = publish.staging_dir(self.root, slug)
-                try:
-                    found = kept.site.build(plan.site, staging / "site")
-                    publish.swap_in(self.root, slug, staging / "site")
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
-                how = "full build"
+            how, found = self._publish(slug, kept, plan.site, plan.roles)
             publish.write_manifest(self.root, slug, plan.manifest())
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
@@ -217,6 +299,51 @@ class Preview:
             f"preview: {slug} built ({len(plan.site.pages)} pages, {how}, {took:.2f} s)",
             flush=True,
         )
+
+    def _publish(
+        self, slug: str, kept: _KeptTenant, site: SitePlan, roles: Sequence[tuple[str, str]]
+    ) -> tuple[str, list[Problem]]:
+        """Bring the served site in line with ``site``; return what was redone and MkDocs'
+        warnings.
+
+        MkDocs builds the site's sentinel plan (:func:`sentinelize`, every plain value a
+        sentinel) into a kept skeleton, and the served site is that skeleton filled in
+        with the values, as ``build`` fills in a kept run. So an edit that changes only
+        values (a sign-on URL in the tenant file, a metadata file) leaves the sentinel
+        plan as it was: no MkDocs run, just the pages that show those values filled in
+        again. Where the skeleton could not be filled in exactly (:func:`skeleton_problem`)
+        the plain plan is built, as before.
+        """
+        site_dir = self.root / slug
+        shared = None if kept.plain else sentinelize(site, _not_in_paths(site, roles), None)
+        if site_dir.is_dir() and kept.filled is not None and shared is not None:
+            if _page_by_page(kept.site, shared.site):
+                outcome = kept.filled.update(kept.site, shared, site_dir)
+                if outcome is not None:
+                    return outcome
+                kept.plain = True  # not exact for these pages: built plain from now on
+                shared = None
+        elif site_dir.is_dir() and kept.filled is None and _page_by_page(kept.site, site):
+            changed, found = kept.site.update(site, site_dir)
+            return _changed(changed), found
+        kept.filled = None
+        skeleton = kept.site.docs.parent / "skeleton"
+        shutil.rmtree(skeleton, ignore_errors=True)
+        staging = publish.staging_dir(self.root, slug)
+        try:
+            if shared is not None:
+                found = kept.site.build(shared.site, skeleton)
+                if skeleton_problem(skeleton, shared.values) is None:
+                    kept.filled = _Filled.fill(skeleton, staging / "site", shared, found)
+                    publish.swap_in(self.root, slug, staging / "site")
+                    return "full build", _own(found, shared.values)
+                kept.plain = True  # e.g. a value a highlighter splits: built plain from now on
+                shutil.rmtree(skeleton, ignore_errors=True)
+            found = kept.site.build(site, staging / "site")
+            publish.swap_in(self.root, slug, staging / "site")
+            return "full build", found
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _source(self, tenant: Tenant, app: str, files: dict[Path, str]) -> str:
         """What the app's metadata comes from, as the key its kept plan is valid for."""
@@ -306,6 +433,19 @@ def _changed(docs_paths: Sequence[str]) -> str:
         f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((pages, "page"), (files, "file")) if n
     ]
     return " and ".join(said) + " changed" if said else "nothing changed"
+
+
+def _not_in_paths(site: SitePlan, roles: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The roles whose text is in no docs path. A value that names an app folder stands in
+    the navigation and in relative links, which MkDocs resolves by their text: a sentinel
+    there would name no file (and a warning or an unresolved link would differ)."""
+    paths = "\n".join([*site.pages, *site.files])
+    return [(role, text) for role, text in roles if text not in paths]
+
+
+def _own(warnings: Sequence[Problem], values: Mapping[str, str]) -> list[Problem]:
+    """MkDocs' warnings about a skeleton, with the tenant's values in place of sentinels."""
+    return [replace(w, message=fill_text(w.message, values)) for w in warnings]
 
 
 def _not_rebuilt(problems: Sequence[Problem]) -> None:

@@ -232,12 +232,26 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
     # A tenant-wide value in the tenant file.
     tenant = project / "tenants" / "contoso.yml"
     edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?edited=1")
-    assert "changed," in checked.rebuild()
+    # Only plain values changed: the kept skeleton filled in again, no MkDocs run.
+    assert "(6 pages, 2 pages filled in with new values," in checked.rebuild()
     checked.assert_as_built()
 
-    # A title (the navigation changes): the whole site again.
+    # The tenant's name (on every page, in the navigation and the site name): filled in.
+    edit(tenant, "name: Contoso Ltd", "name: Contoso Renamed Ltd")
+    assert "(6 pages, 7 pages filled in with new values," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A value that is not plain (an ampersand is escaped on the way to the page): its
+    # pages are rebuilt by MkDocs, never filled in.
+    edit(tenant, "ChangePassword.aspx?edited=1", "ChangePassword.aspx?a=1&b=2")
+    out = checked.rebuild()
+    assert "filled in" not in out and "changed," in out
+    checked.assert_as_built()
+
+    # A title, shown in the navigation of every page: it is also the app's name value, so
+    # its guide is converted again (the heading) and every other page filled in.
     edit(project / "templates" / "litware-crm" / "app.yml", "Litware CRM", "Litware CRM Online")
-    assert "(6 pages, full build," in checked.rebuild()
+    assert "(6 pages, 1 page changed, 6 pages filled in with new values," in checked.rebuild()
     checked.assert_as_built()
 
     # A broken edit: nothing is written, the last good site stays.
