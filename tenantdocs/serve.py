@@ -19,6 +19,7 @@ the base configuration and theme files rebuilds that tenant's whole site.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -106,6 +107,8 @@ class _KeptTenant:
     """The skeleton the served site was filled in from; None when it was built plain."""
     plain: bool = False
     """Its sentinel plan could not be filled in exactly: its site is built plain."""
+    sentinels: _SentinelPlans = field(default_factory=lambda: _SentinelPlans())
+    """Each page's sentinel form, kept for the next rebuild."""
 
     def forget(self) -> None:
         """Drop the kept apps and home (the tenant file changed, or time passed a threshold)."""
@@ -198,6 +201,56 @@ class _Filled:
             filled = f"{pages} page{'s' if pages != 1 else ''} filled in with new values"
             how = f"{how}, {filled}" if changed else filled
         return how, _own(found, self.values)
+
+
+class _SentinelPlans:
+    """A site's sentinel plan (:func:`sentinelize`), page by page: each guide with its own
+    app's and the tenant's roles (the sentinels ``sentinelize`` gives a guide anyway), the
+    home, navigation and site name with every role. A guide whose Markdown and roles are
+    those of the last rebuild keeps its sentinel form (mutable memory, not data)."""
+
+    def __init__(self) -> None:
+        self._guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
+
+    def plan(self, site: SitePlan, roles: Sequence[tuple[str, str]]) -> Sentinelized | None:
+        """The site with its plain values as sentinels; None when none could be."""
+        texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
+        if any(SENTINEL.search(text) for text in texts):
+            return None  # the inputs hold a sentinel: filling in would replace it
+        usable = _not_in_paths(site, roles)
+        by_owner: dict[str, list[tuple[str, str]]] = {}
+        for role, text in usable:
+            by_owner.setdefault(role.split(":", 1)[0], []).append((role, text))
+        top = {path: text for path, text in site.pages.items() if "/" not in path}
+        home = sentinelize(replace(site, pages=top), usable, None)
+        pages = dict(home.site.pages) if home is not None else dict(top)
+        values = dict(home.values) if home is not None else {}
+        guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
+        for path, text in site.pages.items():
+            if path in top:
+                continue
+            own = tuple(
+                sorted([*by_owner.get(path.split("/", 1)[0], []), *by_owner.get("tenant", [])])
+            )
+            key = (path, text, own)
+            if key in self._guides:
+                guides[key] = self._guides[key]
+            else:
+                alone = SitePlan("", {path: text}, {}, [], None, {})
+                guides[key] = sentinelize(alone, own, None, guides_only=True)
+            done = guides[key]
+            pages[path] = done.site.pages[path] if done is not None else text
+            values.update(done.values if done is not None else {})
+        self._guides = guides
+        if not values:
+            return None
+        shared = replace(
+            site,
+            site_name=home.site.site_name if home is not None else site.site_name,
+            nav=home.site.nav if home is not None else site.nav,
+            pages={path: pages[path] for path in site.pages},
+        )
+        return Sentinelized("", shared, values)
 
 
 class Preview:
@@ -315,7 +368,7 @@ class Preview:
         the plain plan is built, as before.
         """
         site_dir = self.root / slug
-        shared = None if kept.plain else sentinelize(site, _not_in_paths(site, roles), None)
+        shared = None if kept.plain else kept.sentinels.plan(site, roles)
         if site_dir.is_dir() and kept.filled is not None and shared is not None:
             if _page_by_page(kept.site, shared.site):
                 outcome = kept.filled.update(kept.site, shared, site_dir)
@@ -439,8 +492,13 @@ def _not_in_paths(site: SitePlan, roles: Sequence[tuple[str, str]]) -> list[tupl
     """The roles whose text is in no docs path. A value that names an app folder stands in
     the navigation and in relative links, which MkDocs resolves by their text: a sentinel
     there would name no file (and a warning or an unresolved link would differ)."""
-    paths = "\n".join([*site.pages, *site.files])
-    return [(role, text) for role, text in roles if text not in paths]
+    inside = {
+        path[start:end]
+        for path in [*site.pages, *site.files]
+        for start in range(len(path))
+        for end in range(start + 1, len(path) + 1)
+    }
+    return [(role, text) for role, text in roles if text not in inside]
 
 
 def _own(warnings: Sequence[Problem], values: Mapping[str, str]) -> list[Problem]:
