@@ -211,18 +211,43 @@ class _SentinelPlans:
 
     def __init__(self) -> None:
         self._guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
+        self._home: tuple[object, Sentinelized | None] | None = None
+        self._paths: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
+
+    def _inside(self, site: SitePlan) -> frozenset[str]:
+        """Every text that is part of a docs path. A value that names an app folder stands
+        in the navigation and in relative links, which MkDocs resolves by their text: a
+        sentinel there would name no file, so such values are never replaced."""
+        paths = (*site.pages, *site.files)
+        if self._paths[0] != paths:
+            inside = {
+                path[start:end]
+                for path in paths
+                for start in range(len(path))
+                for end in range(start + 1, len(path) + 1)
+            }
+            self._paths = (paths, frozenset(inside))
+        return self._paths[1]
 
     def plan(self, site: SitePlan, roles: Sequence[tuple[str, str]]) -> Sentinelized | None:
         """The site with its plain values as sentinels; None when none could be."""
         texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
         if any(SENTINEL.search(text) for text in texts):
             return None  # the inputs hold a sentinel: filling in would replace it
-        usable = _not_in_paths(site, roles)
+        inside = self._inside(site)
+        usable = [r for r in roles if r[1] not in inside]
         by_owner: dict[str, list[tuple[str, str]]] = {}
         for role, text in usable:
             by_owner.setdefault(role.split(":", 1)[0], []).append((role, text))
         top = {path: text for path, text in site.pages.items() if "/" not in path}
-        home = sentinelize(replace(site, pages=top), usable, None)
+        # The home, navigation and site name, with the roles whose text they hold (a
+        # pattern of every value of every app takes a second to compile).
+        shown = "\n".join([site.site_name, *top.values(), json.dumps(site.nav)])
+        present = {text for text in {text for _, text in usable} if text in shown}
+        home_key = (shown, tuple(r for r in usable if r[1] in present))
+        if self._home is None or self._home[0] != home_key:
+            self._home = (home_key, sentinelize(replace(site, pages=top), home_key[1], None))
+        home = self._home[1]
         pages = dict(home.site.pages) if home is not None else dict(top)
         values = dict(home.values) if home is not None else {}
         guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
@@ -486,19 +511,6 @@ def _changed(docs_paths: Sequence[str]) -> str:
         f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((pages, "page"), (files, "file")) if n
     ]
     return " and ".join(said) + " changed" if said else "nothing changed"
-
-
-def _not_in_paths(site: SitePlan, roles: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The roles whose text is in no docs path. A value that names an app folder stands in
-    the navigation and in relative links, which MkDocs resolves by their text: a sentinel
-    there would name no file (and a warning or an unresolved link would differ)."""
-    inside = {
-        path[start:end]
-        for path in [*site.pages, *site.files]
-        for start in range(len(path))
-        for end in range(start + 1, len(path) + 1)
-    }
-    return [(role, text) for role, text in roles if text not in inside]
 
 
 def _own(warnings: Sequence[Problem], values: Mapping[str, str]) -> list[Problem]:
