@@ -126,6 +126,16 @@ class _KeptTenant:
         return self.home[1]
 
 
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """Why an edit could not be filled in exactly."""
+
+    reason: str
+    """What was found, as said to the writer."""
+    plain: bool
+    """Whether the site must be built plain (else a new skeleton will do)."""
+
+
 class _Filled:
     """A tenant's served site as its kept skeleton (the MkDocs output of its sentinel plan)
     filled in with its values; what each output file holds, to fill in only what an edit
@@ -172,11 +182,11 @@ class _Filled:
 
     def update(
         self, live: LiveSite, shared: Sentinelized, target: Path
-    ) -> tuple[str, list[Problem]] | None:
-        """Rebuild the changed pages into the skeleton and fill in what changed; None when
-        the result could not be exact (a full build is then needed)."""
+    ) -> tuple[str, list[Problem]] | _Refused:
+        """Rebuild the changed pages into the skeleton and fill in what changed; or why
+        that would not be exact (a full build is then needed)."""
         if not self.quiet and shared.values != self.values:
-            return None  # a value changed on a skeleton that made MkDocs warn
+            return _Refused("MkDocs warned on the last build", plain=False)
         changed, found = live.update(shared.site, self.skeleton)
         outputs = live.outputs(changed)
         with tempfile.TemporaryDirectory(dir=self.skeleton.parent) as checked:
@@ -184,8 +194,9 @@ class _Filled:
                 if (self.skeleton / path).is_file():
                     (Path(checked) / path).parent.mkdir(parents=True, exist_ok=True)
                     os.link(self.skeleton / path, Path(checked) / path)
-            if skeleton_problem(Path(checked), shared.values) is not None:
-                return None
+            problem = skeleton_problem(Path(checked), shared.values)
+            if problem is not None:
+                return _Refused(problem, plain=True)
         self.quiet = self.quiet and not found
         # A sentinel gone from the plan is gone from every page that changed with it; the
         # pages holding a sentinel whose value changed are filled in again.
@@ -393,14 +404,17 @@ class Preview:
         the plain plan is built, as before.
         """
         site_dir = self.root / slug
+        refused = ""
         shared = None if kept.plain else kept.sentinels.plan(site, roles)
         if site_dir.is_dir() and kept.filled is not None and shared is not None:
             if _page_by_page(kept.site, shared.site):
                 outcome = kept.filled.update(kept.site, shared, site_dir)
-                if outcome is not None:
+                if not isinstance(outcome, _Refused):
                     return outcome
-                kept.plain = True  # not exact for these pages: built plain from now on
-                shared = None
+                refused = f"; not filled in: {outcome.reason}"
+                if outcome.plain:  # not exact for these pages: built plain from now on
+                    kept.plain = True
+                    shared = None
         elif site_dir.is_dir() and kept.filled is None and _page_by_page(kept.site, site):
             changed, found = kept.site.update(site, site_dir)
             return _changed(changed), found
@@ -411,15 +425,17 @@ class Preview:
         try:
             if shared is not None:
                 found = kept.site.build(shared.site, skeleton)
-                if skeleton_problem(skeleton, shared.values) is None:
+                problem = skeleton_problem(skeleton, shared.values)
+                if problem is None:
                     kept.filled = _Filled.fill(skeleton, staging / "site", shared, found)
                     publish.swap_in(self.root, slug, staging / "site")
-                    return "full build", _own(found, shared.values)
+                    return f"full build{refused}", _own(found, shared.values)
                 kept.plain = True  # e.g. a value a highlighter splits: built plain from now on
+                refused = f"; not filled in: {problem}"
                 shutil.rmtree(skeleton, ignore_errors=True)
             found = kept.site.build(site, staging / "site")
             publish.swap_in(self.root, slug, staging / "site")
-            return "full build", found
+            return f"full build{refused}", found
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

@@ -21,6 +21,7 @@ from idp import REDIRECT, make_certificate, make_metadata
 
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
+from tenantdocs.skeleton import sentinel
 
 
 def fetch(url: str) -> str:
@@ -342,4 +343,65 @@ def test_real_guides_after_edits_give_the_site_a_full_build_gives(
     assert "full build" in checked.rebuild()
     image.write_bytes(b"\x89PNG\r\n\x1a\n two")
     assert "pages, 1 file changed," in checked.rebuild()
+    checked.assert_as_built()
+
+
+CODE = "\n```bash\ncurl %metadata:singleSignOnServiceUrl%\n```\n"
+"""A value in highlighted code that a lexer does not keep as one string token."""
+
+
+def test_values_are_filled_in_only_where_that_is_exact(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    tenant = project / "tenants" / "contoso.yml"
+    checked = Checked(project, "contoso", capsys)
+    assert "full build," in checked.rebuild()
+    # A value in highlighted code, on a page MkDocs converts again: that page could not be
+    # filled in exactly, so the site is built with its values from then on.
+    guide.write_text(guide.read_text(encoding="utf-8") + CODE)
+    out = checked.rebuild()
+    assert "full build; not filled in: a sentinel stands outside a string in highlighted" in out
+    checked.assert_as_built()
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?plain=1")
+    out = checked.rebuild()
+    assert "changed," in out and "filled in" not in out
+    checked.assert_as_built()
+
+
+def test_a_guide_that_holds_a_sentinel_is_never_filled_in(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + f"\nCode {sentinel('tenant:name')}\n")
+    checked = Checked(project, "contoso", capsys)
+    assert "full build," in checked.rebuild()
+    checked.assert_as_built()
+
+
+def test_a_skeleton_that_cannot_be_filled_in_is_built_with_values(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + CODE)
+    checked = Checked(project, "contoso", capsys)
+    out = checked.rebuild()
+    assert "full build; not filled in: a sentinel stands outside a string in highlighted" in out
+    checked.assert_as_built()
+
+
+def test_a_skeleton_mkdocs_warned_about_is_built_again_for_new_values(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + "\nSee [the notes](#no-notes).\n")
+    config = project / "templates" / "mkdocs.yml"
+    config.write_text(config.read_text(encoding="utf-8") + "validation:\n  anchors: warn\n")
+    tenant = project / "tenants" / "contoso.yml"
+    checked = Checked(project, "contoso", capsys)
+    assert "#no-notes" in checked.rebuild()  # MkDocs warns: no such anchor
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?warned=1")
+    out = checked.rebuild()
+    assert "full build; not filled in: MkDocs warned on the last build" in out
+    assert "#no-notes" in out  # said again, as a build would
     checked.assert_as_built()
