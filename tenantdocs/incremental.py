@@ -17,7 +17,12 @@ from pathlib import Path
 from tenantdocs import __version__, publish
 from tenantdocs.certificates import EXPIRY_WARNING
 from tenantdocs.sitebuild import SitePlan, site_assets
-from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
+from tenantdocs.sources import (
+    SourceKind,
+    local_metadata_path,
+    metadata_source,
+    read_metadata_file,
+)
 from tenantdocs.templates import TemplateSet
 from tenantdocs.tenants import Tenant
 from tenantdocs.values import ValueSet
@@ -90,7 +95,7 @@ def inputs_digest(
         ref = metadata_source(tenant, app)
         if ref is None:
             continue
-        path = local_metadata_path(tenants_dir, ref.value) if ref.kind == "file" else None
+        path = local_metadata_path(tenants_dir, ref.value) if ref.kind is SourceKind.FILE else None
         if path is None or not path.is_file():
             return None
         if path not in digests:

@@ -25,6 +25,11 @@ class KeyKind(Enum):
 
 
 MetadataField = Literal["entity_id", "sso_url", "slo_url"]
+
+METADATA_ELEMENTS: Mapping[MetadataField, str] = MappingProxyType(
+    {"entity_id": "entityID", "sso_url": "SingleSignOnService", "slo_url": "SingleLogoutService"}
+)
+"""The SAML metadata element (or attribute) each metadata field is read from, for provenance."""
 """The :class:`~tenantdocs.metadata.IdpMetadata` fields that hold an IdP endpoint."""
 
 

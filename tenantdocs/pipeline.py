@@ -44,7 +44,14 @@ from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_resu
 from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
 from tenantdocs.skeleton import roles
 from tenantdocs.sources import MetadataLoader, metadata_source
-from tenantdocs.templates import TemplateSet, app_folders, load_templates, scan_templates
+from tenantdocs.templates import (
+    LazyApps,
+    TemplateSet,
+    app_folders,
+    load_templates,
+    open_templates,
+    scan_templates,
+)
 from tenantdocs.tenants import Tenant, parse_tenant
 from tenantdocs.values import ValueSet, resolve_values
 from tenantdocs.yamlfile import MAX_YAML_BYTES
@@ -106,8 +113,15 @@ class _Silent:
 
 
 def build(project: Project, selection: Selection, progress: Progress | None = None) -> RunResult:
-    """Build and publish the selected tenants; failed tenants keep their previous site."""
-    templates, renderer = load_template_set(project)
+    """Build and publish the selected tenants; failed tenants keep their previous site.
+
+    Templates are read as needed: an app's guide is scanned and compiled only when a tenant
+    that uses it must be planned, so a no-op rebuild reads no guide. Template errors still
+    refuse the run (exit 2, nothing written) when a tenant to be built uses the broken
+    guide; an error in a guide that no tenant to be built uses does not block the others
+    (``check`` reports every template problem at once).
+    """
+    templates, lazy, renderer = open_template_set(project)
     tenants, results = load_tenants(project, templates, selection)
     loader = metadata_loader(project, selection)
     progress = progress or _Silent()
@@ -116,6 +130,15 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     for result in results:
         done(result)
     shared = run_inputs(templates)
+    needed = {
+        app
+        for tenant, _ in tenants
+        if not _skippable(project, selection, tenant, templates, shared, loader.now)
+        for app in tenant.app_names(templates.apps)
+    }
+    broken = app_template_errors(templates, lazy, renderer, sorted(needed))
+    if broken:
+        raise TemplateError(broken)
     with publish.site_lock(project.site):
         publish.recover(project.site)
 
@@ -183,7 +206,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site)
-    return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), templates.warnings)
+    return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), lazy.warnings())
 
 
 def check(project: Project, selection: Selection) -> RunResult:
@@ -258,6 +281,45 @@ def load_template_set(project: Project) -> tuple[TemplateSet, Renderer]:
     """Scan the templates and compile them; raise TemplateError for any template problem."""
     templates = load_templates(project.templates)
     return templates, Renderer(templates)
+
+
+def open_template_set(project: Project) -> tuple[TemplateSet, LazyApps, Renderer]:
+    """The templates for ``build``, read as needed (:func:`open_templates`); raise
+    TemplateError for problems in the parts every tenant shares."""
+    templates, lazy = open_templates(project.templates)
+    renderer = Renderer(templates, eager=False)
+    shared = [p for p in (templates.prefix, templates.fallback, templates.suffix) if p]
+    errors = renderer.problems(shared)
+    if errors:
+        raise TemplateError(errors)
+    return templates, lazy, renderer
+
+
+def _skippable(
+    project: Project,
+    selection: Selection,
+    tenant: Tenant,
+    templates: TemplateSet,
+    shared: RunInputs,
+    now: datetime,
+) -> bool:
+    """Whether the tenant's inputs are unchanged since its published build (read-only)."""
+    if selection.force:
+        return False
+    inputs = inputs_digest(tenant, tenant.app_names(templates.apps), project.tenants, shared)
+    previous, _ = publish.read_manifest(project.site, tenant.slug)
+    return up_to_date(project.site, tenant.slug, inputs, now, previous)
+
+
+def app_template_errors(
+    templates: TemplateSet, lazy: LazyApps, renderer: Renderer, names: Sequence[str]
+) -> list[Problem]:
+    """The errors in the guides and app files of apps ``names`` (scanned and compiled now)."""
+    errors = []
+    for name in names:
+        errors += [p for p in lazy.problems(name) if p.severity is Severity.ERROR]
+        errors += renderer.problems(templates.parts(lazy[name]))
+    return errors
 
 
 def tenant_paths(tenants_dir: Path) -> dict[str, Path]:

@@ -136,37 +136,61 @@ class Page:
 
 
 class Renderer:
-    """Compiles every template part once, then renders pages for any number of tenants."""
+    """Compiles template parts once, then renders pages for any number of tenants.
 
-    def __init__(self, templates: TemplateSet, previous: Renderer | None = None) -> None:
-        """Compile every part; parts ``previous`` compiled from the same source are reused."""
+    ``eager`` (``check``, ``serve``) compiles every part now and raises TemplateError listing
+    every Jinja syntax error; otherwise (``build``) a part is compiled when first needed:
+    :meth:`problems` says whether parts compile. Parts ``previous`` compiled from the same
+    source are reused.
+    """
+
+    def __init__(
+        self, templates: TemplateSet, previous: Renderer | None = None, *, eager: bool = True
+    ) -> None:
         self.templates = templates
-        plain = jinja2.Environment(
+        self._plain = jinja2.Environment(
             keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
         )
-        opt_in = plain.overlay(trim_blocks=True, lstrip_blocks=True)
-        self._compiled: dict[str, jinja2.Template] = {}
+        self._opt_in = self._plain.overlay(trim_blocks=True, lstrip_blocks=True)
+        self._compiled: dict[str, jinja2.Template | Problem] = {}
         self._sources: dict[str, tuple[str, bool]] = {}
-        problems = []
-        parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
-        for path, part in sorted(parts.items()):
-            source = (part.jinja_source, part.uses_jinja)
-            if previous is not None and previous._sources.get(str(path)) == source:
-                self._compiled[str(path)] = previous._compiled[str(path)]
-                self._sources[str(path)] = source
-                continue
-            env = opt_in if part.uses_jinja else plain
+        self._previous = previous
+        if eager:
+            parts = {p.path: p for app in templates.apps.values() for p in templates.parts(app)}
+            problems = [
+                found
+                for _, part in sorted(parts.items())
+                if isinstance(found := self._compile(part), Problem)
+            ]
+            if problems:
+                raise TemplateError(problems)
+        self._previous = None  # what was reused is kept here; the rest need not be
+
+    def _compile(self, part: ScannedTemplate) -> jinja2.Template | Problem:
+        """The compiled part, or its Jinja syntax error; compiled once."""
+        key = str(part.path)
+        source = (part.jinja_source, part.uses_jinja)
+        if self._sources.get(key) == source:
+            return self._compiled[key]
+        previous = self._previous
+        if previous is not None and previous._sources.get(key) == source:
+            self._compiled[key] = previous._compiled[key]
+        else:
+            env = self._opt_in if part.uses_jinja else self._plain
             try:
-                code = env.compile(part.jinja_source, str(path), str(path))
+                code = env.compile(part.jinja_source, key, key)
             except jinja2.TemplateSyntaxError as exc:
-                problems.append(
-                    Problem(Location(path, exc.lineno), f"Jinja syntax error: {exc.message}")
+                self._compiled[key] = Problem(
+                    Location(part.path, exc.lineno), f"Jinja syntax error: {exc.message}"
                 )
-                continue
-            self._compiled[str(path)] = jinja2.Template.from_code(env, code, env.make_globals(None))
-            self._sources[str(path)] = source
-        if problems:
-            raise TemplateError(problems)
+            else:
+                self._compiled[key] = jinja2.Template.from_code(env, code, env.make_globals(None))
+        self._sources[key] = source
+        return self._compiled[key]
+
+    def problems(self, parts: Sequence[ScannedTemplate]) -> list[Problem]:
+        """The Jinja syntax errors of ``parts`` (compiling them now if not yet)."""
+        return [found for part in parts if isinstance(found := self._compile(part), Problem)]
 
     def render_part(
         self, part: ScannedTemplate, values: ValueSet, page_dir: str, slug: str
@@ -193,7 +217,9 @@ class Renderer:
                 )
                 return ""
 
-        template = self._compiled[str(part.path)]
+        template = self._compile(part)
+        if isinstance(template, Problem):
+            raise TemplateError(template)
         try:
             text = template.render(ph=ph, metadata=_MetadataView(values.values))
         except jinja2.TemplateError as exc:

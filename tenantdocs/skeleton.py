@@ -45,6 +45,12 @@ _TRACE = re.compile(_MARK, re.IGNORECASE)
 SENTINEL = re.compile(_MARK + r"[0-9A-F]{10}Q")
 """What every sentinel looks like."""
 _TEXT_SUFFIXES = {".html", ".json", ".xml"}
+_HEADING_LINE = re.compile(
+    r"^[ \t]*#.*$"  # ATX
+    r"|^.*<[hH].*$"  # HTML heading (or anything else opening with <h: kept out too)
+    r"|^.*$(?=\n[ \t]*(?:=+|-+)[ \t]*\r?$)",  # setext: the line above === or ---
+    re.MULTILINE,
+)
 # A sentinel inside highlighted code: the span that holds it must be a string token.
 _HIGHLIGHT_BLOCK = re.compile(r'<div class="[^"]*highlight[^"]*">.*?</div>', re.DOTALL)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -124,7 +130,8 @@ def sentinelize(
             continue
         mine = sorted([*by_app.get(app, []), *by_app.get("tenant", [])])
         own = {v: sentinel(r) for r, v in reversed(mine)}
-        for value in [v for v in own if _in_heading(text, v)]:
+        headings = _heading_lines(text)
+        for value in [v for v in own if v in headings]:
             del own[value]
         pages[path] = whole.apply(text, own)
     name = site.site_name if guides_only else whole.apply(site.site_name)
@@ -198,23 +205,13 @@ def _relative_link(value: str, targets: Sequence[str]) -> bool:
     return index < len(targets) and targets[index].startswith(value)
 
 
-def _in_heading(text: str, value: str) -> bool:
-    """Whether ``value`` stands in a Markdown heading line (ATX, or setext: the line above
-    ``===``/``---``), where MkDocs would derive an anchor from it."""
-    if value not in text:
-        return False
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        if value not in line:
-            continue
-        if line.lstrip().startswith("#"):
-            return True
-        following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-        if following and (set(following) <= {"="} or set(following) <= {"-"}):
-            return True
-        if "<h" in line.lower():
-            return True
-    return False
+def _heading_lines(text: str) -> str:
+    """The Markdown heading lines of ``text`` (ATX, setext: the line above ``===``/``---``,
+    or HTML ``<h…>``), joined by newlines: a value (never multi-line) stands in a heading,
+    where MkDocs would derive an anchor from it, exactly when it is found in this text.
+
+    Only sharing depends on it: a heading it missed still fails :func:`skeleton_problem`."""
+    return "\n".join(_HEADING_LINE.findall(text))
 
 
 def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:

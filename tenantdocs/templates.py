@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -147,100 +147,192 @@ def scan_templates(root: Path, cache: ScanCache | None = None) -> tuple[Template
     be read is missing from the set, and an unknown key is left for the report. Raises
     TemplateError only when there is no folder to read. ``cache`` as for :func:`load_templates`.
     """
-    if not root.is_dir():
-        raise TemplateError(Problem(Location(root), "templates folder not found"))
-    problems: list[Problem] = []
-    real_root = root.resolve()
-    previous = cache or ScanCache()
-    kept = ScanCache()
+    scanner = _Scanner(root, cache)
+    try:
+        folders = scanner.list_apps()
+        apps = {name: scanner.app(folder) for name, folder in folders.items()}
+        for app in apps.values():
+            scanner.references(app)
+    finally:
+        scanner.keep()
+    problems = scanner.problems
+    templates = TemplateSet(
+        root=root,
+        apps=MappingProxyType(apps),
+        prefix=scanner.prefix,
+        fallback=scanner.fallback,
+        suffix=scanner.suffix,
+        base_config_path=_base_config(root),
+        warnings=tuple(p for p in problems if p.severity is Severity.WARNING),
+    )
+    return templates, problems
 
-    def scan(path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
+
+def open_templates(root: Path) -> tuple[TemplateSet, LazyApps]:
+    """The templates folder for ``build``: shared parts read now, app folders listed, and
+    each app scanned only when a tenant that uses it is planned (a no-op rebuild scans none).
+
+    Raises TemplateError for problems every tenant shares: no folder, the shared parts, the
+    app folders' names and links. An app's own problems are :meth:`LazyApps.problems`.
+    """
+    scanner = _Scanner(root)
+    apps = LazyApps(scanner, scanner.list_apps())
+    errors = [p for p in scanner.problems if p.severity is Severity.ERROR]
+    if errors:
+        raise TemplateError(errors)
+    templates = TemplateSet(
+        root=root,
+        apps=apps,
+        prefix=scanner.prefix,
+        fallback=scanner.fallback,
+        suffix=scanner.suffix,
+        base_config_path=_base_config(root),
+        warnings=tuple(p for p in scanner.problems if p.severity is Severity.WARNING),
+    )
+    return templates, apps
+
+
+class LazyApps(Mapping[str, App]):
+    """App folders by name, each scanned (guide, app file, references) when first looked up."""
+
+    def __init__(self, scanner: _Scanner, folders: Mapping[str, Path]) -> None:
+        self._scanner = scanner
+        self._folders = folders
+        self._apps: dict[str, App] = {}
+        self._problems: dict[str, list[Problem]] = {}
+
+    def __getitem__(self, name: str) -> App:
+        if name not in self._apps:
+            before = len(self._scanner.problems)
+            app = self._scanner.app(self._folders[name])
+            self._scanner.references(app)
+            self._apps[name] = app
+            self._problems[name] = self._scanner.problems[before:]
+        return self._apps[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._folders)
+
+    def __len__(self) -> int:
+        return len(self._folders)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._folders
+
+    def problems(self, name: str) -> list[Problem]:
+        """Every problem found scanning app ``name`` (scanning it now if not yet)."""
+        self[name]
+        return self._problems[name]
+
+    def warnings(self) -> tuple[Problem, ...]:
+        """The warnings of the shared parts and of every app scanned so far."""
+        return tuple(p for p in self._scanner.problems if p.severity is Severity.WARNING)
+
+
+class _Scanner:
+    """Reads parts of one templates folder, collecting problems; shared parts read at once.
+
+    With a :class:`ScanCache`, parts whose text it holds are not scanned again, and
+    :meth:`keep` leaves in it only what this scanner used.
+    """
+
+    def __init__(self, root: Path, cache: ScanCache | None = None) -> None:
+        if not root.is_dir():
+            raise TemplateError(Problem(Location(root), "templates folder not found"))
+        self.root = root
+        self.real_root = root.resolve()
+        self.problems: list[Problem] = []
+        self._seen: set[tuple[Path, str]] = set()
+        self._cache = cache
+        self._previous = cache or ScanCache()
+        self._kept = ScanCache()
+        shared = root / SHARED
+        self.prefix, self.fallback, self.suffix = (
+            self.scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX)
+        )
+
+    def keep(self) -> None:
+        """Leave in the cache what this scanner used."""
+        if self._cache is not None:
+            self._cache.scans, self._cache.missing = self._kept.scans, self._kept.missing
+
+    def outside(self, path: Path) -> bool:
+        """Whether ``path`` (the root joined with plain names) leads out of the root."""
+        # Only a symbolic link below the root can lead out of it, so the path is resolved
+        # only when there is one.
+        step = path
+        while step != self.root:
+            if step.is_symlink():
+                return linked_outside(path, self.real_root)
+            step = step.parent
+        return False
+
+    def scan(self, path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
             return None
-        if outside(path):
-            problems.append(_link_problem(path))
+        if self.outside(path):
+            self.problems.append(_link_problem(path))
             return None
         try:
             text = read_text(path)
         except TemplateError as exc:
-            problems.extend(exc.problems)
+            self.problems.extend(exc.problems)
             return None
         key = (path, text, assets)
-        found = previous.scans.get(key)
+        found = self._previous.scans.get(key)
         if found is None:
             try:
                 template = scan_template(text, path, rewrite_markdown(text, assets))
             except TemplateError as exc:
-                problems.extend(exc.problems)
+                self.problems.extend(exc.problems)
                 return None
             found = (template, tuple(placeholder_problems(template)))
-        kept.scans[key] = found
-        problems.extend(found[1])
+        self._kept.scans[key] = found
+        self.problems.extend(found[1])
         return found[0]
 
-    def outside(path: Path) -> bool:
-        # Paths here are the root joined with plain names: only a symbolic link below the
-        # root can lead out of it, so the path is resolved only when there is one.
-        step = path
-        while step != root:
-            if step.is_symlink():
-                return linked_outside(path, real_root)
-            step = step.parent
-        return False
-
-    def missing(part: ScannedTemplate, app: App) -> tuple[Problem, ...]:
-        key = (part.path, part.text, app.name, app.assets)
-        found = previous.missing.get(key)
-        if found is None:
-            found = tuple(missing_references(part, app))
-        kept.missing[key] = found
-        return found
-
-    try:
-        return _load(root, problems, outside, scan, missing)
-    finally:
-        if cache is not None:
-            cache.scans, cache.missing = kept.scans, kept.missing
-
-
-def _load(
-    root: Path,
-    problems: list[Problem],
-    outside: Callable[[Path], bool],
-    scan: Callable[..., ScannedTemplate | None],
-    missing: Callable[[ScannedTemplate, App], Sequence[Problem]],
-) -> tuple[TemplateSet, list[Problem]]:
-
-    shared = root / SHARED
-    prefix, fallback, suffix = (scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX))
-    apps: dict[str, App] = {}
-    for folder in app_folders(root):
-        if _BAD_APP_NAME.search(folder.name):
-            problems.append(
+    def list_apps(self) -> dict[str, Path]:
+        """The app folders that may be read, by name (bad names and links are problems)."""
+        folders: dict[str, Path] = {}
+        for folder in app_folders(self.root):
+            if _BAD_APP_NAME.search(folder.name):
+                self.problems.append(
+                    Problem(
+                        Location(folder),
+                        "app folder name must not contain control characters, '/', '\\', '#', '?' or '%'",
+                    )
+                )
+                continue
+            # An app folder or app file linked elsewhere would publish what is there.
+            files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
+            leaving = [folder] if self.outside(folder) else []
+            leaving = leaving or [path for path in files if self.outside(path)]
+            if leaving:
+                self.problems.extend(_link_problem(path) for path in leaving)
+                continue
+            folders[folder.name] = folder
+        if not folders:
+            self.problems.append(
                 Problem(
-                    Location(folder),
-                    "app folder name must not contain control characters, '/', '\\', '#', '?' or '%'",
+                    Location(self.root),
+                    f"no app folders (a folder with {GUIDE} or {APP_FILE}) in the templates",
                 )
             )
-            continue
-        # An app folder or app file linked elsewhere would publish what is there.
-        files = (folder / name for name in (GUIDE, APP_FILE, GALLERY_FILE))
-        leaving = [folder] if outside(folder) else []
-        leaving = leaving or [path for path in files if outside(path)]
-        if leaving:
-            problems += [_link_problem(path) for path in leaving]
-            continue
+        return folders
+
+    def app(self, folder: Path) -> App:
+        """Scan one app folder: its guide, defaults and assets."""
         assets = _assets(folder)
-        guide = scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
-        if guide is None and fallback is None and not (folder / GUIDE).exists():
-            problems.append(
+        guide = self.scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
+        if guide is None and self.fallback is None and not (folder / GUIDE).exists():
+            self.problems.append(
                 Problem(
                     Location(folder),
                     f"app has no {GUIDE} and there is no shared {SHARED}/{GUIDE} to fall back on",
                 )
             )
-        defaults, category = _app_defaults(folder, problems)
-        apps[folder.name] = App(
+        defaults, category = _app_defaults(folder, self.problems)
+        return App(
             name=folder.name,
             folder=folder,
             guide=guide,
@@ -248,31 +340,20 @@ def _load(
             category=category,
             assets=assets,
         )
-    seen: set[tuple[Path, str]] = set()
-    for app in apps.values():
-        for part in (p for p in (prefix, app.guide or fallback, suffix) if p is not None):
-            for problem in missing(part, app):
-                if (part.path, problem.message) not in seen:
-                    seen.add((part.path, problem.message))
-                    problems.append(problem)
-    if not apps:
-        problems.append(
-            Problem(
-                Location(root),
-                f"no app folders (a folder with {GUIDE} or {APP_FILE}) in the templates",
-            )
-        )
 
-    templates = TemplateSet(
-        root=root,
-        apps=MappingProxyType(apps),
-        prefix=prefix,
-        fallback=fallback,
-        suffix=suffix,
-        base_config_path=_base_config(root),
-        warnings=tuple(p for p in problems if p.severity is Severity.WARNING),
-    )
-    return templates, problems
+    def references(self, app: App) -> None:
+        """Warn once per part and message about images and links the app cannot answer."""
+        parts = (self.prefix, app.guide or self.fallback, self.suffix)
+        for part in (p for p in parts if p is not None):
+            key = (part.path, part.text, app.name, app.assets)
+            found = self._previous.missing.get(key)
+            if found is None:
+                found = tuple(missing_references(part, app))
+            self._kept.missing[key] = found
+            for problem in found:
+                if (part.path, problem.message) not in self._seen:
+                    self._seen.add((part.path, problem.message))
+                    self.problems.append(problem)
 
 
 def linked_outside(path: Path, real_root: Path) -> bool:

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from tenantdocs import entra
 from tenantdocs.certificates import Certificate
 from tenantdocs.errors import Location
-from tenantdocs.keys import key_spec
+from tenantdocs.keys import KEYS, METADATA_ELEMENTS, key_spec
 from tenantdocs.sources import LoadedMetadata as LoadedMetadata  # made by the sources stage
 from tenantdocs.templates import App
 from tenantdocs.tenants import Setting, Tenant
@@ -192,11 +192,9 @@ def _from_metadata(
         files.append(PublishedFile(site_path, data))
         return site_path
 
-    put("IssuerUri", doc.entity_id, "entityID")
-    if doc.sso_url:
-        put("singleSignOnServiceUrl", doc.sso_url, "SingleSignOnService")
-    if doc.slo_url:
-        put("singleSignOutServiceUrl", doc.slo_url, "SingleLogoutService")
+    for spec in KEYS:
+        if spec.metadata_field is not None and (text := getattr(doc, spec.metadata_field)):
+            put(spec.name, text, METADATA_ELEMENTS[spec.metadata_field])
     copy = publish(METADATA_COPY, doc.raw)
     put("metadataDownloadUrl", METADATA_COPY, "byte-exact copy", copy)
     if doc.signing_certificates:

@@ -147,7 +147,7 @@ def test_a_value_in_a_heading_is_kept_exact_by_the_rewritten_sentinel_check(
     output check must reject it (disable :func:`skeleton_problem` and this fails)."""
     make_workload(tmp_path, 5, code=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(skeleton, "_in_heading", lambda text, value: False)
+    monkeypatch.setattr(skeleton, "_heading_lines", lambda text: "")
     assert_exact(tmp_path, "--jobs", "1")
 
 
