@@ -238,3 +238,20 @@ def wsfed_role(cert: bytes, url: str = "https://idp.example.com/wsfed") -> str:
         "</wsa:EndpointReference></fed:PassiveRequestorEndpoint>"
         "</md:RoleDescriptor>"
     )
+
+
+def entra_metadata(tenant_id: str) -> bytes:
+    """An Entra tenant's federation metadata: its login URL, entity ID and a fresh signing
+    certificate valid 2026–2036."""
+    der, _ = make_certificate(
+        "Microsoft Azure Federated SSO Certificate",
+        not_before=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2036, 1, 1, tzinfo=dt.UTC),
+    )
+    login = f"https://login.microsoftonline.com/{tenant_id}/saml2"
+    return make_metadata(
+        f"https://sts.windows.net/{tenant_id}/",
+        sso=((REDIRECT, login),),
+        slo=((REDIRECT, login),),
+        certs=((der, "signing"),),
+    )

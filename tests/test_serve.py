@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, free_port, wait_for
-from idp import REDIRECT, make_certificate, make_metadata
+from idp import entra_metadata
 
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
@@ -315,17 +314,7 @@ def test_real_guides_after_edits_give_the_site_a_full_build_gives(
     shutil.copytree(CORPUS, tmp_path / "templates")
     (tmp_path / "tenants").mkdir()
     tid = "11bb11bb-cc22-dd33-ee44-55ff55ff55ff"
-    start, end = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
-    der, _ = make_certificate(
-        "Microsoft Azure Federated SSO Certificate", not_before=start, not_after=end
-    )
-    login = f"https://login.microsoftonline.com/{tid}/saml2"
-    xml = make_metadata(
-        f"https://sts.windows.net/{tid}/",
-        sso=((REDIRECT, login),),
-        slo=((REDIRECT, login),),
-        certs=((der, "signing"),),
-    )
+    xml = entra_metadata(tid)
     (tmp_path / "tenants" / "idp.xml").write_bytes(xml)
     (tmp_path / "tenants" / "acme.yml").write_text(
         f"name: Acme\ntenant_id: {tid}\nmetadata_file: idp.xml\n"

@@ -4,7 +4,6 @@ sitemap, published files)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import shutil
@@ -13,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from idp import REDIRECT, make_certificate, make_metadata
+from idp import entra_metadata
 
 from tenantdocs.cli import main
 
@@ -105,19 +104,9 @@ def test_benchmark_workload_shares_one_run(tmp_path: Path, monkeypatch: pytest.M
 def test_real_guides_share_a_run_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "tenants").mkdir()
     tids = ("11bb11bb-cc22-dd33-ee44-55ff55ff55ff", "44ee44ee-ff55-aa66-bb77-88cc88cc88cc")
-    start, end = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2036, 1, 1, tzinfo=dt.UTC)
     for index, tid in enumerate(tids):
         # Each tenant's own Entra metadata: its URLs, entity ID and signing certificate.
-        der, _ = make_certificate(
-            "Microsoft Azure Federated SSO Certificate", not_before=start, not_after=end
-        )
-        login = f"https://login.microsoftonline.com/{tid}/saml2"
-        xml = make_metadata(
-            f"https://sts.windows.net/{tid}/",
-            sso=((REDIRECT, login),),
-            slo=((REDIRECT, login),),
-            certs=((der, "signing"),),
-        )
+        xml = entra_metadata(tid)
         (tmp_path / "tenants" / f"idp{index}.xml").write_bytes(xml)
         (tmp_path / "tenants" / f"acme{index}.yml").write_text(
             f"name: Acme {index}\ntenant_id: {tid}\nmetadata_file: idp{index}.xml\n"
