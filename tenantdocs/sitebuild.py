@@ -279,8 +279,8 @@ def _base_key(path: Path | None) -> str:
 
 
 @contextmanager
-def _recorded_mkdocs_log() -> Iterator[list[logging.LogRecord]]:
-    """Also note what MkDocs logs (it still reaches every other handler)."""
+def _recorded_mkdocs_log(level: int = logging.NOTSET) -> Iterator[list[logging.LogRecord]]:
+    """Also note what MkDocs logs at ``level`` or above (it still reaches every other handler)."""
     records: list[logging.LogRecord] = []
 
     class Note(logging.Handler):
@@ -288,7 +288,7 @@ def _recorded_mkdocs_log() -> Iterator[list[logging.LogRecord]]:
             records.append(record)
 
     logger = logging.getLogger("mkdocs")
-    handler = Note(logging.NOTSET)
+    handler = Note(level)
     logger.addHandler(handler)
     try:
         yield records
@@ -491,22 +491,14 @@ def _read_base(path: Path | None) -> dict[str, Any]:
 @contextmanager
 def _captured_mkdocs_log() -> Iterator[list[logging.LogRecord]]:
     """Collect MkDocs' warnings instead of letting them reach stderr unformatted."""
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
     logger = logging.getLogger("mkdocs")
-    handler = Collect(logging.WARNING)
     saved = (logger.propagate, logger.level)
-    logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.INFO)
     try:
-        yield records
+        with _recorded_mkdocs_log(logging.WARNING) as records:
+            yield records
     finally:
-        logger.removeHandler(handler)
         logger.propagate, logger.level = saved
 
 
