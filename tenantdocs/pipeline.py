@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,10 +130,14 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
     for result in results:
         done(result)
     shared = run_inputs(templates)
+    published = {
+        tenant.slug: _published(project, selection, tenant, templates, shared, loader.now)
+        for tenant, _ in tenants
+    }
     needed = {
         app
         for tenant, _ in tenants
-        if not _skippable(project, selection, tenant, templates, shared, loader.now)
+        if not published[tenant.slug].fresh
         for app in tenant.app_names(templates.apps)
     }
     broken = app_template_errors(templates, lazy, renderer, sorted(needed))
@@ -141,24 +145,31 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         raise TemplateError(broken)
     with publish.site_lock(project.site):
         publish.recover(project.site)
+        # What was read before the lock is still the truth unless something was published
+        # (or restored) since: another build that ended in between.
+        for tenant, _ in tenants:
+            if publish.published_stamp(project.site, tenant.slug) != published[tenant.slug].stamp:
+                published[tenant.slug] = _published(
+                    project, selection, tenant, templates, shared, loader.now
+                )
 
-        prefetch(loader, tenants, templates)
+        # Fetched only for the tenants that will be planned; the others are not read again.
+        prefetch(loader, [t for t in tenants if not published[t[0].slug].fresh], templates)
+        unchanged: dict[str, publish.Manifest] = {}
 
         def to_build() -> Iterator[tuple[TenantPlan, str]]:
             # Planned one at a time as the batch asks for them: only a window of
             # plans is held at once, however many tenants the run has.
             for tenant, warnings in tenants:
                 started = time.monotonic()
-                apps = tenant.app_names(templates.apps)
-                inputs = inputs_digest(tenant, apps, project.tenants, shared)
-                previous, unusable = publish.read_manifest(project.site, tenant.slug)
-                if unusable is not None:
-                    warnings = (*warnings, unusable)
-                if not selection.force and up_to_date(
-                    project.site, tenant.slug, inputs, loader.now, previous
-                ):
+                state = published.pop(tenant.slug)
+                inputs, previous = state.inputs, state.previous
+                if state.unusable is not None:
+                    warnings = (*warnings, state.unusable)
+                if state.fresh and previous is not None:
                     # Nothing it is built from changed: skipped without rendering a page.
-                    pages = previous.pages if previous else 0
+                    unchanged[tenant.slug] = previous
+                    pages = previous.pages
                     results.append(
                         TenantResult(
                             tenant.slug,
@@ -205,7 +216,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         results += build_all(project.site, to_build(), selection.jobs, done)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
-        write_directory(project.site)
+        write_directory(project.site, known=unchanged)
     return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), lazy.warnings())
 
 
@@ -295,20 +306,36 @@ def open_template_set(project: Project) -> tuple[TemplateSet, LazyApps, Renderer
     return templates, lazy, renderer
 
 
-def _skippable(
+@dataclass(frozen=True, slots=True)
+class _Published:
+    """A tenant's published build as this run finds it, read once."""
+
+    inputs: str | None
+    """:func:`inputs_digest` of the tenant now."""
+    previous: publish.Manifest | None
+    """Its manifest, if readable."""
+    unusable: Problem | None
+    """Why its manifest could not be used."""
+    fresh: bool
+    """Whether it was built from exactly these inputs and is still valid (and no --force)."""
+    stamp: tuple[int, ...]
+    """:func:`publish.published_stamp` when this was read."""
+
+
+def _published(
     project: Project,
     selection: Selection,
     tenant: Tenant,
     templates: TemplateSet,
     shared: RunInputs,
     now: datetime,
-) -> bool:
+) -> _Published:
     """Whether the tenant's inputs are unchanged since its published build (read-only)."""
-    if selection.force:
-        return False
+    stamp = publish.published_stamp(project.site, tenant.slug)
     inputs = inputs_digest(tenant, tenant.app_names(templates.apps), project.tenants, shared)
-    previous, _ = publish.read_manifest(project.site, tenant.slug)
-    return up_to_date(project.site, tenant.slug, inputs, now, previous)
+    previous, unusable = publish.read_manifest(project.site, tenant.slug)
+    fresh = not selection.force and up_to_date(project.site, tenant.slug, inputs, now, previous)
+    return _Published(inputs, previous, unusable, fresh, stamp)
 
 
 def app_template_errors(
@@ -357,10 +384,11 @@ def load_tenants(
     """Validate the selected tenant files: valid tenants (with warnings), results for the rest."""
     tenants: list[tuple[Tenant, tuple[Problem, ...]]] = []
     failed: list[TenantResult] = []
+    names = frozenset(templates.apps)
     for slug, path in _selected(project, selection).items():
         started = time.monotonic()
         try:
-            tenant, warnings = parse_tenant(_read_tenant_text(path), path, list(templates.apps))
+            tenant, warnings = parse_tenant(_read_tenant_text(path), path, names)
         except TenantError as exc:
             failed.append(
                 TenantResult(
@@ -658,13 +686,26 @@ def _prune(site: Path, known: set[str]) -> None:
             publish.remove_tenant(site, slug)
 
 
-def write_directory(site: Path, slugs: Sequence[str] | None = None) -> None:
+def write_directory(
+    site: Path,
+    slugs: Sequence[str] | None = None,
+    known: Mapping[str, publish.Manifest] | None = None,
+) -> None:
     """Write ``site/index.html``: the given tenants (default: the published ones), each with
-    its name and apps from its manifest (a tenant not built yet is listed by its slug)."""
+    its name and apps from its manifest (a tenant not built yet is listed by its slug).
+
+    ``known`` holds manifests already read in this run and not written since.
+    """
     published = publish.published_slugs(site)
+    known = known or {}
     entries: list[tuple[str, str, list[tuple[str, str]]]] = []
     for slug in published if slugs is None else slugs:
-        manifest = publish.read_manifest(site, slug)[0] if slug in published else None
+        if slug not in published:
+            manifest = None
+        elif slug in known:
+            manifest = known[slug]
+        else:
+            manifest = publish.read_manifest(site, slug)[0]
         if manifest is None:
             entries.append((slug, slug, []))
         else:

@@ -222,6 +222,23 @@ def read_manifest(site: Path, slug: str) -> tuple[Manifest | None, Problem | Non
         return None, _unusable(path, slug, str(exc).splitlines()[0])
 
 
+def published_stamp(site: Path, slug: str) -> tuple[int, ...]:
+    """What identifies the tenant's published site and manifest as they are now.
+
+    Both are only ever replaced whole (a folder swap, an atomic write: a new inode), so an
+    equal stamp later means nothing was published for the tenant in between.
+    """
+    stamp: list[int] = []
+    for path in (site / slug, manifest_path(site, slug)):
+        try:
+            found = path.stat()
+        except OSError:
+            stamp += [-1, -1, -1]
+        else:
+            stamp += [found.st_ino, found.st_size, found.st_mtime_ns]
+    return tuple(stamp)
+
+
 def _unusable(path: Path, slug: str, reason: str) -> Problem:
     return Problem(
         Location(path),

@@ -9,6 +9,7 @@ rendered empty: it is an error naming the template line, the tenant and the key.
 
 from __future__ import annotations
 
+import functools
 import html
 import posixpath
 import re
@@ -362,4 +363,10 @@ def render_directory(entries: Sequence[tuple[str, str, Sequence[tuple[str, str]]
         autoescape=True,
         keep_trailing_newline=True,
     )
-    return env.get_template("directory.html").render(tenants=entries, quote=quote)
+    # Hundreds of tenants use the same few dozen guides: each page path is quoted once.
+    quoted = functools.cache(quote)
+    tenants = [
+        (slug, name, quoted(slug), [(title, quoted(path)) for title, path in apps])
+        for slug, name, apps in entries
+    ]
+    return env.get_template("directory.html").render(tenants=tenants)

@@ -324,13 +324,12 @@ def _parse_apps(out: _Collector, entry: Entry, app_names: Collection[str]) -> di
     apps: dict[str, AppEntry] = {}
     if is_null(entry.value):
         return apps
-    known = sorted(app_names)
     for item in out.entries(entry.value, "'apps'"):
         if item.key not in app_names:
             out.error(
                 item.location,
                 f"unknown app '{shorten(item.key)}': there is no such folder in the templates"
-                + did_you_mean(suggest(item.key, known)),
+                + did_you_mean(suggest(item.key, sorted(app_names))),
             )
             continue
         app_id: Setting | None = None

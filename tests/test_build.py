@@ -6,11 +6,13 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tenantdocs import publish
 from tenantdocs.certificates import load_certificate
 from tenantdocs.cli import main
 from tenantdocs.rewrite import rewrite_markdown
@@ -163,6 +165,31 @@ def test_unchanged_tenants_are_skipped_and_changed_ones_rebuilt(
     assert run("--force", "--report", "report.json") == 0
     report = json.loads(Path("report.json").read_text())
     assert [t["status"] for t in report["tenants"]] == ["built", "built"]
+
+
+def test_a_tenant_published_by_another_build_before_the_lock_is_judged_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Defence: build() reads every published manifest before taking the site lock (to know
+    # which guides to check) and trusts that read inside the lock only while the tenant's
+    # published stamp is unchanged. Here another build publishes fabrikam from other inputs
+    # in between (simulated where the lock is taken): fabrikam must be rebuilt.
+    assert run() == 0
+    recover = publish.recover
+
+    def another_build_ended(site: Path) -> list[str]:
+        recorded = publish.read_manifest(site, "fabrikam")[0]
+        assert recorded is not None
+        publish.write_manifest(site, "fabrikam", replace(recorded, inputs="other", digests={}))
+        return recover(site)
+
+    monkeypatch.setattr(publish, "recover", another_build_ended)
+    capsys.readouterr()
+    assert run("--report", "report.json") == 0
+    statuses = {
+        t["slug"]: t["status"] for t in json.loads(Path("report.json").read_text())["tenants"]
+    }
+    assert statuses == {"contoso": "unchanged", "fabrikam": "built"}
 
 
 def test_unchanged_inputs_skip_rendering_until_a_certificate_threshold(

@@ -6,13 +6,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tenantdocs.errors import Location, Problem
 from tenantdocs.yamlfile import (
+    _REFUSED,
+    _UNEVEN,
     MAX_YAML_BYTES,
     MAX_YAML_DEPTH,
     Entry,
     YamlProblem,
+    _fast_compose,
+    _StrictLoader,
     entries,
     is_null,
     load_yaml,
@@ -193,3 +199,94 @@ def test_scalar_text_refuses_what_is_not_one_value(text: str, message: str) -> N
 def test_is_null() -> None:
     values = [e.value for e in entries(load("a:\nb: null\nc: ~\nd: ''\ne: x\n"), PATH, WHAT)]
     assert [is_null(v) for v in values] == [True, True, True, False, False]
+
+
+# --- the libyaml fast path reads exactly what the strict loader reads ---------------------
+
+
+def shape(node: yaml.Node) -> object:
+    """Everything a node tree tells its readers: kinds, tags, values and start locations."""
+    where = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.ScalarNode):
+        return ("scalar", node.tag, node.value, where)
+    if isinstance(node, yaml.MappingNode):
+        return ("map", node.tag, [(shape(k), shape(v)) for k, v in node.value], where)
+    assert isinstance(node, yaml.SequenceNode)
+    return ("seq", node.tag, [shape(item) for item in node.value], where)
+
+
+def strict(text: str) -> yaml.Node | None:
+    return yaml.compose(text, Loader=_StrictLoader)
+
+
+def same_as_strict(text: str) -> None:
+    """The fast path either leaves ``text`` to the strict loader or composes the same tree."""
+    fast = _fast_compose(text)
+    if fast is _REFUSED:
+        return
+    expected = strict(text)
+    assert (fast is None) == (expected is None)
+    if fast is not None and expected is not None:
+        assert shape(fast) == shape(expected)
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=values,
+    flow=st.sampled_from([None, True, False]),
+    style=st.sampled_from([None, "'", '"']),
+    unicode=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+)
+def test_fast_path_composes_what_pyyaml_writes_as_the_strict_loader_does(
+    value: object, flow: bool | None, style: str | None, unicode: bool, newline: str
+) -> None:
+    text = yaml.safe_dump(
+        value,
+        default_flow_style=flow,
+        default_style=style,
+        allow_unicode=unicode,
+        line_break=newline,
+        width=40,
+    )
+    if "!" not in text and not _UNEVEN.search(text):  # then the fast path reads it
+        assert _fast_compose(text) is not _REFUSED
+    same_as_strict(text)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab1.~=\\: -,[]{}'\"\n\t #&*!?|>%@`\u00e9\u2028\x85\r\ufeff", max_size=60))
+def test_fast_path_on_any_text_composes_the_strict_tree_or_defers(text: str) -> None:
+    same_as_strict(text)
+
+
+def test_fast_path_reads_tenant_shaped_files_as_the_strict_loader() -> None:
+    text = (
+        '\ufeff# a tenant\nname: "Contoso \u00e9\u00e9"\ntenant_id: 6c2e0d2a-1b3c-4d5e-8f90-a1b2c3d4e5f6\n'
+        "metadata:\n  entity_id: 'https://sts/x/'  # why\n  expires: 2025-01-01\n"
+        'apps:\n  - demo\n  - other: {app_id: "x"}\n  - third:\n      title: two\n        lines\n'
+    )
+    assert _fast_compose(text) is not _REFUSED
+    same_as_strict(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [1]\nb: *x\n",  # an alias: only the strict loader refuses it with its message
+        "x: " + "[" * MAX_YAML_DEPTH + "]" * MAX_YAML_DEPTH + "\n",  # one level too deep
+        "a: [1, 2\n",  # an error: the strict loader words it
+    ],
+    ids=["alias", "too deep", "error"],
+)
+def test_fast_path_defers_aliases_depth_and_errors_to_the_strict_loader(text: str) -> None:
+    # Defence: _fast_compose checks libyaml's events before composing, so an alias is never
+    # expanded and libyaml's recursive composer never meets more than MAX_YAML_DEPTH levels.
+    assert _fast_compose(text) is _REFUSED
