@@ -21,6 +21,7 @@ same whatever Markdown extensions a base configuration enables. Values an admin 
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Sequence
@@ -331,13 +332,11 @@ def add_guide_panels(page: Page, values: ValueSet, now: datetime) -> Page:
         for key in sorted(page.keys, key=key_order)
         if key in values.values
     ]
-    section = _template("about.md").render(
-        heading=ABOUT_HEADING,
-        downloads=downloads,
-        certificates=certificates,
-        rows=rows,
-        metadata=metadata_identity(values.metadata) if values.metadata is not None else None,
-        version=__version__,
+    section = _about_section(
+        tuple(downloads),
+        tuple(certificates),
+        tuple(rows),
+        metadata_identity(values.metadata) if values.metadata is not None else None,
     )
     markdown = join_parts([page.markdown, section])
     if _alerting(values, now):
@@ -349,6 +348,25 @@ def add_guide_panels(page: Page, values: ValueSet, now: datetime) -> Page:
         )
         markdown = f"{markdown[:at]}{alert}\n{markdown[at:]}"
     return replace(page, markdown=markdown)
+
+
+@functools.lru_cache(maxsize=256)
+def _about_section(
+    downloads: tuple[Link, ...],
+    certificates: tuple[CertificateTable, ...],
+    rows: tuple[ValueRow, ...],
+    metadata: tuple[str, str] | None,
+) -> str:
+    """A guide's closing section. The apps of a tenant often have the same values from the
+    same place (one IdP for all): their sections are rendered once."""
+    return _template("about.md").render(
+        heading=ABOUT_HEADING,
+        downloads=downloads,
+        certificates=certificates,
+        rows=rows,
+        metadata=metadata,
+        version=__version__,
+    )
 
 
 # --- shared pieces ----------------------------------------------------------------------

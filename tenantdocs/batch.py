@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
@@ -31,6 +31,7 @@ from tenantdocs.skeleton import (
     fill_in,
     fill_in_place,
     fill_text,
+    read_skeleton,
     sentinelize,
     skeleton_problem,
     varying_roles,
@@ -70,92 +71,252 @@ class TenantPlan:
 WINDOW = 64
 """Tenants planned and built at a time: memory stays flat however many tenants a run has."""
 
+_Item = TypeVar("_Item")
+
+Planned = tuple[TenantPlan, str] | TenantResult
+"""A tenant planned, with why it is built; or its result when planning ended it (it failed,
+or its pages came out as published)."""
+
 
 def build_all(
     site: Path,
-    work: Iterable[tuple[TenantPlan, str]],
+    work: Iterable[_Item],
     jobs: int,
     done: Callable[[TenantResult], None],
+    plan: Callable[[_Item], Planned],
     window: int = WINDOW,
 ) -> list[TenantResult]:
-    """Build every planned tenant, ``jobs`` at a time; each one fails or succeeds alone.
+    """Plan and build every tenant of ``work``, ``jobs`` at a time; each fails or succeeds alone.
 
-    ``work`` is consumed as a stream, ``window`` tenants at a time, so only their plans are
-    held; the worker processes (and their warm builders) serve the whole run. Tenants that
-    differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`); the
-    others, and any group whose skeleton could not be filled in exactly, are built alone.
+    ``plan`` runs in the worker processes (handed to them when they start, not pickled), so
+    tenants are planned in parallel; only the plans come back. ``work`` is consumed as a
+    stream, ``window`` tenants at a time, so only their plans are held, and a window is
+    planned while the one before is built. Tenants that differ only in plain values share
+    one MkDocs run (:mod:`tenantdocs.skeleton`); the others, and any group whose skeleton
+    could not be filled in exactly, are built alone.
     """
-    cache = _SkeletonCache(site)
+    skeletons = _Skeletons(site, _SkeletonCache(site))
     results: list[TenantResult] = []
     stream = iter(work)
-    with _pool(jobs) as pool:
-        while chunk := list(itertools.islice(stream, window)):
-            results += _build_window(site, chunk, jobs, done, pool, cache)
-    cache.prune()
+    _install_planner(plan)  # --jobs 1 plans in this process
+    try:
+        with _pool(jobs, plan) as pool:
+            running: _Window | None = None
+            learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
+            while chunk := list(itertools.islice(stream, window)):
+                # The workers put in the sentinels too, for the values seen varying so far.
+                planning = [pool.submit(_plan_here, item, learnt or None) for item in chunk]
+                if running is not None:
+                    results += running.finish(done)
+                planned: list[_Planned] = []
+                for future in planning:
+                    outcome = future.result()
+                    if isinstance(outcome, TenantResult):
+                        results.append(outcome)
+                        done(outcome)
+                    else:
+                        planned.append(outcome)
+                running = _Window.start(site, planned, learnt, jobs, pool, skeletons)
+                learnt = running.varying
+            if running is not None:
+                results += running.finish(done)
+    finally:
+        _planner.clear()
+    skeletons.clean()
     return results
 
 
-def _build_window(
-    site: Path,
-    work: list[tuple[TenantPlan, str]],
-    jobs: int,
-    done: Callable[[TenantResult], None],
-    pool: concurrent.futures.Executor,
-    cache: _SkeletonCache,
-) -> list[TenantResult]:
-    """Build one window of planned tenants with the run's pool."""
-    groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
-    alone: list[tuple[TenantPlan, str]] = []
-    # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
-    # incremental rebuild) uses what the last run with several tenants learnt.
-    varying = varying_roles([p.roles for p, _ in work]) if len(work) > 1 else cache.varying()
-    for plan, reason in work:
-        shared = sentinelize(plan.site, plan.roles, varying) if varying else None
-        if shared is None:
-            alone.append((plan, reason))
-        else:
-            groups.setdefault(cache.key(shared, plan), []).append((plan, reason, shared))
-    for key in [k for k, members in groups.items() if len(members) == 1 and not cache.has(k)]:
-        plan, reason, _ = groups.pop(key)[0]
-        alone.append((plan, reason))
-    if len(work) > 1:
-        cache.remember_varying(varying)
+_planner: list[Callable[[Any], Planned]] = []
+"""This process's planner, set once when a worker starts: processes of a pool keep state only
+at module level, and a forked worker gets the planner without pickling it."""
 
-    results: list[TenantResult] = []
-    skeletons = {
-        key: cache.get(key) or pool.submit(_build_skeleton, site, key, members[0][2])
-        for key, members in groups.items()
-    }
-    # Guides are shared between tenants built by the same process: worth it with company.
-    share = len(alone) > 1
-    pending: list[concurrent.futures.Future[list[TenantResult]]] = [
-        pool.submit(_build_alone, site, plan, reason, share) for plan, reason in alone
-    ]
-    for key, built in skeletons.items():
-        skeleton, problem, warnings = built.result()
-        members = groups[key]
+
+def _install_planner(plan: Callable[[Any], Planned]) -> None:
+    _planner[:] = [plan]
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A tenant planned by a worker, with its sentinels if the worker put them in."""
+
+    plan: TenantPlan
+    """The tenant's plan."""
+    reason: str
+    """Why it is built."""
+    shared: Sentinelized | None = None
+    """Its plan with sentinels for the values in ``varying`` (None: it cannot share)."""
+    varying: frozenset[str] | None = None
+    """The values given sentinels; None when none were put in."""
+
+
+def _plan_here(item: object, varying: frozenset[str] | None) -> _Planned | TenantResult:
+    outcome = _planner[0](item)
+    if isinstance(outcome, TenantResult):
+        return outcome
+    plan, reason = outcome
+    if varying is None:
+        return _Planned(plan, reason)
+    return _Planned(plan, reason, sentinelize(plan.site, plan.roles, set(varying)), varying)
+
+
+@dataclass
+class _Window:
+    """One window of planned tenants, handed to the run's pool."""
+
+    site: Path
+    """The site folder."""
+    jobs: int
+    """Worker processes."""
+    pool: concurrent.futures.Executor
+    """The run's pool."""
+    skeletons: _Skeletons
+    """The run's skeletons, shared by its windows."""
+    groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]]
+    """Tenants filled in from one skeleton, by skeleton key, whose fill-in is not submitted."""
+    pending: list[concurrent.futures.Future[list[TenantResult]]]
+    """Submitted work."""
+    varying: frozenset[str]
+    """The values given sentinels in this window."""
+
+    @classmethod
+    def start(
+        cls,
+        site: Path,
+        work: list[_Planned],
+        learnt: frozenset[str],
+        jobs: int,
+        pool: concurrent.futures.Executor,
+        skeletons: _Skeletons,
+    ) -> _Window:
+        """Group the window's tenants and submit what can start now.
+
+        ``learnt`` are the values seen varying in the windows before; the workers put in
+        sentinels for them, and a tenant is given sentinels here only when this window
+        shows more values varying.
+        """
+        cache = skeletons.cache
+        groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
+        alone: list[tuple[TenantPlan, str]] = []
+        # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
+        # incremental rebuild) uses what the last run with several tenants learnt.
+        here = varying_roles([p.plan.roles for p in work]) if len(work) > 1 else cache.varying()
+        varying = frozenset(here) | learnt
+        for planned in work:
+            plan, reason = planned.plan, planned.reason
+            if planned.varying == varying:
+                shared = planned.shared
+            else:
+                shared = sentinelize(plan.site, plan.roles, set(varying)) if varying else None
+            if shared is None:
+                alone.append((plan, reason))
+            else:
+                groups.setdefault(cache.key(shared, plan), []).append((plan, reason, shared))
+        for key in [k for k, members in groups.items() if len(members) == 1]:
+            if not skeletons.has(key):
+                plan, reason, _ = groups.pop(key)[0]
+                alone.append((plan, reason))
+        if len(work) > 1:
+            cache.remember_varying(set(varying))
+
+        for key, members in groups.items():
+            skeletons.submit(key, members[0][2], pool)
+        # Guides are shared between tenants built by the same process: worth it with company.
+        share = len(alone) > 1
+        window = cls(
+            site,
+            jobs,
+            pool,
+            skeletons,
+            groups,
+            [pool.submit(_build_alone, site, plan, reason, share) for plan, reason in alone],
+            varying,
+        )
+        for key in [k for k in groups if skeletons.ready(k)]:
+            window._fill_in(key)  # a skeleton kept from before, or built for the last window
+        return window
+
+    def _fill_in(self, key: str) -> None:
+        """Submit the fill-in of one group, or its tenants alone when its skeleton failed."""
+        members = self.groups.pop(key)
+        skeleton, problem, warnings = self.skeletons.result(key)
         if problem is not None:
-            pending += [
-                pool.submit(_build_alone, site, plan, reason) for plan, reason, _ in members
+            self.pending += [
+                self.pool.submit(_build_alone, self.site, plan, reason)
+                for plan, reason, _ in members
             ]
-            continue
-        if not warnings:
-            skeleton = cache.keep(key, skeleton)
+            return
         if len(members) == 1:
             note = "; filled in from the MkDocs run kept from an earlier build"
         else:
             note = f"; one MkDocs run shared by {len(members)} tenants"
-        for chunk in _chunks(members, jobs):
-            pending.append(pool.submit(_fill_in_all, site, skeleton, chunk, warnings, note))
-    for outcome in concurrent.futures.as_completed(pending):
-        for result in outcome.result():
-            results.append(result)
-            done(result)
-    for key in groups:
-        shutil.rmtree(
-            publish.state_dir(site) / "staging" / f"skeleton-{key[:16]}", ignore_errors=True
-        )
-    return results
+        for chunk in _chunks(members, self.jobs):
+            self.pending.append(
+                self.pool.submit(_fill_in_all, self.site, skeleton, chunk, warnings, note)
+            )
+
+    def finish(self, done: Callable[[TenantResult], None]) -> list[TenantResult]:
+        """Wait for the window's skeletons and tenants; report each tenant as it ends."""
+        for key in list(self.groups):
+            self._fill_in(key)
+        results: list[TenantResult] = []
+        for outcome in concurrent.futures.as_completed(self.pending):
+            for result in outcome.result():
+                results.append(result)
+                done(result)
+        return results
+
+
+_Built = tuple[Path, str | None, list[Problem]]
+"""A skeleton's folder, why it cannot be filled in exactly (or None), MkDocs' warnings."""
+
+
+@dataclass
+class _Skeletons:
+    """The skeletons of one run: each built once, whichever windows its tenants fall in."""
+
+    site: Path
+    """The site folder."""
+    cache: _SkeletonCache
+    """Skeletons kept between runs."""
+    running: dict[str, concurrent.futures.Future[_Built]] = field(default_factory=dict)
+    """Skeletons submitted in this run, by key."""
+    built: dict[str, _Built] = field(default_factory=dict)
+    """Skeletons this run has in hand, by key."""
+
+    def has(self, key: str) -> bool:
+        """Whether the skeleton is kept from before or already on its way in this run."""
+        return key in self.built or key in self.running or self.cache.has(key)
+
+    def submit(self, key: str, shared: Sentinelized, pool: concurrent.futures.Executor) -> None:
+        """Have the skeleton built unless it is kept or on its way."""
+        if key in self.built or key in self.running:
+            return
+        if self.cache.has(key):
+            self.built[key] = (self.cache.path(key), None, [])
+        else:
+            self.running[key] = pool.submit(_build_skeleton, self.site, key, shared)
+
+    def ready(self, key: str) -> bool:
+        """Whether the skeleton can be had without waiting."""
+        return key in self.built or self.running[key].done()
+
+    def result(self, key: str) -> _Built:
+        """The skeleton (waiting for it); an exact one without warnings is kept for later runs."""
+        if key not in self.built:
+            skeleton, problem, warnings = self.running.pop(key).result()
+            if problem is None and not warnings:
+                skeleton = self.cache.keep(key, skeleton)
+            self.built[key] = (skeleton, problem, warnings)
+        return self.built[key]
+
+    def clean(self) -> None:
+        """Remove the skeletons not kept, and all but the latest kept ones."""
+        for key in self.built:
+            shutil.rmtree(
+                publish.state_dir(self.site) / "staging" / f"skeleton-{key[:16]}",
+                ignore_errors=True,
+            )
+        self.cache.prune()
 
 
 class _SkeletonCache:
@@ -179,16 +340,8 @@ class _SkeletonCache:
     def has(self, key: str) -> bool:
         return (self.root / key[:32] / "site").is_dir()
 
-    def get(
-        self, key: str
-    ) -> concurrent.futures.Future[tuple[Path, str | None, list[Problem]]] | None:
-        if not self.has(key):
-            return None
-        future: concurrent.futures.Future[tuple[Path, str | None, list[Problem]]] = (
-            concurrent.futures.Future()
-        )
-        future.set_result((self.root / key[:32] / "site", None, []))
-        return future
+    def path(self, key: str) -> Path:
+        return self.root / key[:32] / "site"
 
     def keep(self, key: str, built: Path) -> Path:
         target = self.root / key[:32] / "site"
@@ -232,11 +385,13 @@ class _InProcess(concurrent.futures.Executor):
         return future
 
 
-def _pool(jobs: int) -> concurrent.futures.Executor:
+def _pool(jobs: int, plan: Callable[[Any], Planned]) -> concurrent.futures.Executor:
     if jobs <= 1:
         return _InProcess()
     context = multiprocessing.get_context("fork")
-    return concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_install_planner, initargs=(plan,)
+    )
 
 
 def _chunks(items: list[Any], count: int) -> list[list[Any]]:
@@ -275,11 +430,12 @@ def _fill_in_all(
 ) -> list[TenantResult]:
     """Publish each member of a group from the group's skeleton."""
     results = []
+    files = read_skeleton(skeleton)
     for plan, reason, shared in members:
         started = time.monotonic()
         staging = publish.staging_dir(site, plan.slug)
         try:
-            fill_in(skeleton, staging / "site", shared.values, plan.site.files)
+            fill_in(files, staging / "site", shared.values, plan.site.files)
             publish.swap_in(site, plan.slug, staging / "site")
             publish.write_manifest(site, plan.slug, plan.manifest())
         except TenantdocsError as exc:  # e.g. the disk filled up: this tenant fails alone

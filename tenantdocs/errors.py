@@ -6,6 +6,7 @@ Only :mod:`tenantdocs.cli` turns these exceptions into stderr lines and exit cod
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -35,14 +36,22 @@ class Location:
 
 def display_path(path: Path) -> str:
     """Return ``path`` relative to the working directory when it lies below it."""
+    return _display_path(str(path), os.getcwd())  # noqa: PTH109 - a string key, no Path per call
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_path(path: str, cwd: str) -> str:
+    # Every value's provenance names its file: a tenant's few files are shown thousands of
+    # times per run, so each (path, working directory) is worked out once.
+    found = Path(path)
     try:
-        return os.path.relpath(path) if path.is_absolute() and _is_below_cwd(path) else str(path)
+        return (
+            os.path.relpath(found, cwd)
+            if found.is_absolute() and found.is_relative_to(cwd)
+            else path
+        )
     except ValueError:  # pragma: no cover - other drive on Windows
-        return str(path)
-
-
-def _is_below_cwd(path: Path) -> bool:
-    return path.is_relative_to(Path.cwd())
+        return path
 
 
 # C0 and C1 controls, Unicode line and paragraph separators, bidirectional overrides.

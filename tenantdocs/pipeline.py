@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from tenantdocs import publish
 from tenantdocs.adminpages import add_guide_panels, render_home
-from tenantdocs.batch import TenantPlan, build_all
+from tenantdocs.batch import Planned, TenantPlan, build_all
 from tenantdocs.errors import (
     Location,
     Problem,
@@ -157,25 +157,19 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         prefetch(loader, [t for t in tenants if not published[t[0].slug].fresh], templates)
         unchanged: dict[str, publish.Manifest] = {}
 
-        def to_build() -> Iterator[tuple[TenantPlan, str]]:
-            # Planned one at a time as the batch asks for them: only a window of
-            # plans is held at once, however many tenants the run has.
-            for tenant, warnings in tenants:
-                started = time.monotonic()
-                state = published.pop(tenant.slug)
-                inputs, previous = state.inputs, state.previous
-                if state.unusable is not None:
-                    warnings = (*warnings, state.unusable)
-                if state.fresh and previous is not None:
+        def to_plan() -> Iterator[int]:
+            # Consumed as the batch asks for tenants: a window of plans is held at once.
+            for index, (tenant, warnings) in enumerate(tenants):
+                state = published[tenant.slug]
+                if state.fresh and state.previous is not None:
                     # Nothing it is built from changed: skipped without rendering a page.
-                    unchanged[tenant.slug] = previous
-                    pages = previous.pages
+                    unchanged[tenant.slug] = state.previous
                     results.append(
                         TenantResult(
                             tenant.slug,
                             TenantStatus.UNCHANGED,
                             tenant.name.value,
-                            pages,
+                            state.previous.pages,
                             0.0,
                             "inputs unchanged",
                             warnings,
@@ -183,41 +177,68 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
                     )
                     done(results[-1])
                     continue
-                try:
-                    plan = plan_tenant(tenant, warnings, templates, renderer, loader, shared)
-                    plan = replace(plan, inputs=inputs)
-                except TenantError as exc:
-                    results.append(failed_result(tenant.slug, tenant.name.value, exc, started))
-                    done(results[-1])
-                    continue
-                reason = rebuild_reason(
-                    project.site, plan.slug, plan.digests, selection.force, previous
-                )
-                if reason is None:
-                    # Same pages from changed inputs (e.g. an edit to another tenant's app):
-                    # record the inputs, so the next run skips it without rendering.
-                    publish.write_manifest(project.site, plan.slug, plan.manifest())
-                    pages = len(plan.site.pages)
-                    results.append(
-                        TenantResult(
-                            plan.slug,
-                            TenantStatus.UNCHANGED,
-                            plan.name,
-                            pages,
-                            0.0,
-                            "pages unchanged",
-                            plan.warnings,
-                        )
-                    )
-                    done(results[-1])
-                else:
-                    yield plan, reason
+                yield index
 
-        results += build_all(project.site, to_build(), selection.jobs, done)
+        planner = _Planner(
+            project.site, selection.force, templates, renderer, loader, shared, tenants, published
+        )
+        results += build_all(project.site, to_plan(), selection.jobs, done, planner.plan)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site, known=unchanged)
     return RunResult("build", tuple(sorted(results, key=lambda r: r.slug)), lazy.warnings())
+
+
+@dataclass(frozen=True, slots=True)
+class _Planner:
+    """Plans one tenant of a build; runs in the worker processes, which get it by fork."""
+
+    site: Path
+    """The site folder."""
+    force: bool
+    """``--force``: build even when the pages come out as published."""
+    templates: TemplateSet
+    """The run's templates."""
+    renderer: Renderer
+    """Their compiled guides."""
+    loader: MetadataLoader
+    """The run's metadata, fetched before the workers started."""
+    shared: RunInputs
+    """The inputs every tenant shares."""
+    tenants: Sequence[tuple[Tenant, tuple[Problem, ...]]]
+    """The run's valid tenants with their warnings."""
+    published: Mapping[str, _Published]
+    """Each tenant's published build as the run found it."""
+
+    def plan(self, index: int) -> Planned:
+        """Plan tenant ``index``: its plan and why it is built, or its result when the plan
+        failed or its pages come out as they are published (its manifest is brought up to
+        date, so the next run skips it without rendering)."""
+        tenant, warnings = self.tenants[index]
+        started = time.monotonic()
+        state = self.published[tenant.slug]
+        if state.unusable is not None:
+            warnings = (*warnings, state.unusable)
+        try:
+            plan = plan_tenant(
+                tenant, warnings, self.templates, self.renderer, self.loader, self.shared
+            )
+        except TenantError as exc:
+            return failed_result(tenant.slug, tenant.name.value, exc, started)
+        plan = replace(plan, inputs=state.inputs)
+        reason = rebuild_reason(self.site, plan.slug, plan.digests, self.force, state.previous)
+        if reason is not None:
+            return plan, reason
+        publish.write_manifest(self.site, plan.slug, plan.manifest())
+        return TenantResult(
+            plan.slug,
+            TenantStatus.UNCHANGED,
+            plan.name,
+            len(plan.site.pages),
+            0.0,
+            "pages unchanged",
+            plan.warnings,
+        )
 
 
 def check(project: Project, selection: Selection) -> RunResult:

@@ -23,7 +23,6 @@ could not be:
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import os
@@ -54,7 +53,8 @@ _HEADING_LINE = re.compile(
 # A sentinel inside highlighted code: the span that holds it must be a string token.
 _HIGHLIGHT_BLOCK = re.compile(r'<div class="[^"]*highlight[^"]*">.*?</div>', re.DOTALL)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_TARGET = re.compile(r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)([^\s)"'<>]+)""")
+_TARGET_START = r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)"""
+"""What stands before a link target: Markdown ``](`` or ``]:``, ``href=``/``src=``, or ``<``."""
 _LINK_START = re.compile(r"""\s(?:href|src)=["']?(""" + _MARK + r"[0-9A-F]{10}Q)")
 _STRING_SPAN = re.compile(r'<span class="s[a-z0-9]*">[^<]*</span>')
 
@@ -107,15 +107,15 @@ def sentinelize(
     texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
     if any(_TRACE.search(text) for text in texts):
         return None  # the inputs themselves hold sentinel-like text
-    targets = _link_targets(texts)
-    plain = sorted(
+    candidates = [
         (role, value)
         for role, value in roles
         if (varying is None or role in varying)
         and PLAIN.fullmatch(value)
         and value.strip() == value
-        and not _relative_link(value, targets)
-    )
+    ]
+    links = _relative_links({value for _, value in candidates}, texts)
+    plain = sorted((role, value) for role, value in candidates if value not in links)
     if not plain:
         return None
     whole = _Substitution(plain)
@@ -188,21 +188,19 @@ class _Substitution:
         return self.pattern.sub(lambda m: only.get(m.group(), m.group()), text)
 
 
-def _link_targets(texts: Sequence[str]) -> list[str]:
-    """Every text that stands where a link target starts, sorted (to look up by prefix)."""
-    return sorted({m.group(1) for text in texts for m in _TARGET.finditer(text)})
+def _relative_links(values: set[str], texts: Sequence[str]) -> set[str]:
+    """The values that may stand as a relative link target, which MkDocs and the download
+    marks rewrite or judge by its text (``signing-certificate.cer``): they are never replaced.
 
-
-def _relative_link(value: str, targets: Sequence[str]) -> bool:
-    """Whether a value may stand as a relative link target, which MkDocs and the download
-    marks rewrite or judge by its text (``signing-certificate.cer``): it is never replaced.
-
-    ``targets`` are :func:`_link_targets`; the value counts when one of them starts with it.
+    A value counts when a link target in ``texts`` starts with it (one without a scheme).
     """
-    if _SCHEME.match(value):
-        return False
-    index = bisect.bisect_left(targets, value)
-    return index < len(targets) and targets[index].startswith(value)
+    relative = sorted((v for v in values if not _SCHEME.match(v)), key=len, reverse=True)
+    if not relative:
+        return set()
+    starts = "|".join(re.escape(v) for v in relative)
+    pattern = re.compile(_TARGET_START + f"""(?=(?:{starts}))([^\\s)"'<>]+)""")
+    targets = {m.group(1) for text in texts for m in pattern.finditer(text)}
+    return {v for v in relative if any(t.startswith(v) for t in targets)}
 
 
 def _heading_lines(text: str) -> str:
@@ -243,23 +241,50 @@ def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:
     return None
 
 
-def fill_in(
-    skeleton: Path, target: Path, values: Mapping[str, str], files: Mapping[str, bytes]
-) -> None:
-    """Write a tenant's site: the skeleton with its values, and its own published files."""
-    for path in sorted(skeleton.rglob("*")):
-        relative = path.relative_to(skeleton)
-        out = target / relative
+@dataclass(frozen=True, slots=True)
+class Skeleton:
+    """A built skeleton read once, for all the tenants filled in from it."""
+
+    root: Path
+    """Its folder."""
+    folders: tuple[str, ...]
+    """Every folder, relative, parents first."""
+    texts: tuple[tuple[str, str], ...]
+    """(relative path, text) of every file that carries sentinels."""
+    linked: tuple[str, ...]
+    """Every other file, relative: shared as it is (theme assets)."""
+
+
+def read_skeleton(root: Path) -> Skeleton:
+    """List a built skeleton and read the files that carry sentinels."""
+    folders: list[str] = []
+    texts: list[tuple[str, str]] = []
+    linked: list[str] = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
         if path.is_dir():
-            out.mkdir(parents=True, exist_ok=True)
+            folders.append(relative)
             continue
-        out.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix in _TEXT_SUFFIXES:
             text = path.read_bytes().decode("utf-8")
             if _MARK in text:
-                out.write_bytes(fill_text(text, values).encode("utf-8"))
+                texts.append((relative, text))
                 continue
-        _link_or_copy(path, out)
+        linked.append(relative)
+    return Skeleton(root, tuple(folders), tuple(texts), tuple(linked))
+
+
+def fill_in(
+    skeleton: Skeleton, target: Path, values: Mapping[str, str], files: Mapping[str, bytes]
+) -> None:
+    """Write a tenant's site: the skeleton with its values, and its own published files."""
+    target.mkdir(parents=True, exist_ok=True)
+    for folder in skeleton.folders:
+        (target / folder).mkdir(exist_ok=True)
+    for relative, text in skeleton.texts:
+        (target / relative).write_bytes(fill_text(text, values).encode("utf-8"))
+    for relative in skeleton.linked:
+        _link_or_copy(skeleton.root / relative, target / relative)
     for docs_path, data in files.items():
         published = target / docs_path
         published.unlink(missing_ok=True)  # never write through a link into the skeleton

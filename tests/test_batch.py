@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tenantdocs.batch import TenantPlan, build_all
+from tenantdocs.batch import Planned, TenantPlan, build_all
 from tenantdocs.errors import Location
 from tenantdocs.publish import Manifest
 from tenantdocs.report import TenantResult, TenantStatus
@@ -37,6 +37,11 @@ def plan(slug: str, name: str, tid: str) -> TenantPlan:
     )
 
 
+def planned(item: tuple[TenantPlan, str]) -> Planned:
+    """The planner for tenants planned in the test itself."""
+    return item
+
+
 def test_manifest_records_what_the_directory_and_the_next_run_need() -> None:
     tenant = plan("contoso", "Contoso Ltd", "11bb")
     assert tenant.manifest() == Manifest(
@@ -56,7 +61,7 @@ def test_tenants_alike_share_one_run_and_get_their_own_values(tmp_path: Path) ->
         (plan("fabrikam", "Fabrikam Inc", "22cc"), "not built before"),
     ]
     done: list[TenantResult] = []
-    results = build_all(site, work, 1, done.append)
+    results = build_all(site, work, 1, done.append, planned)
     assert sorted(done, key=lambda r: r.slug) == sorted(results, key=lambda r: r.slug)
     assert [(r.slug, r.status, r.pages) for r in sorted(results, key=lambda r: r.slug)] == [
         ("contoso", TenantStatus.BUILT, 2),
@@ -79,7 +84,7 @@ def test_a_lone_tenant_is_built_on_its_own(tmp_path: Path) -> None:
     site = tmp_path / "site"
     done: list[TenantResult] = []
     [result] = build_all(
-        site, [(plan("contoso", "Contoso Ltd", "11bb"), "--force")], 1, done.append
+        site, [(plan("contoso", "Contoso Ltd", "11bb"), "--force")], 1, done.append, planned
     )
     assert done == [result]
     assert (result.status, result.reason) == (TenantStatus.BUILT, "--force")

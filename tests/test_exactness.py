@@ -10,14 +10,16 @@ turn, to show that it is what keeps a case exact.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import random
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tenantdocs import skeleton
+from tenantdocs import batch, pipeline, skeleton
 from tenantdocs.cli import main
 from tenantdocs.pipeline import (
     Project,
@@ -137,6 +139,29 @@ def test_one_process_building_every_tenant_in_turn_is_exact(
     assert_exact(tmp_path, "--jobs", "1")
 
 
+def test_small_windows_planned_by_the_workers_are_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows of 3: after the first, the workers put in the sentinels for the values the
+    # windows before saw varying, a skeleton built for one window serves the next, and a
+    # window is planned while the one before is built.
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    shutil.copy(REPO / "tenants" / "fabrikam" / "idp-metadata.xml", tenants / "idp.xml")
+    for number in range(7):
+        (tenants / f"t{number}.yml").write_text(
+            f"name: Tenant {number}\nmetadata_file: idp.xml\nmetadata:\n"
+            f"  changePasswordUrl: https://idp.example.com/t{number}/password\n"
+        )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pipeline, "build_all", functools.partial(batch.build_all, window=3))
+    assert_exact(tmp_path, "--jobs", "2", "--report", "report.json")
+    reasons = [t["reason"] for t in json.loads(Path("report.json").read_text())["tenants"]]
+    assert all("shared by 3 tenants" in r for r in reasons[:6])
+    assert "kept from an earlier build" in reasons[6]
+
+
 # --- each rejection, disabled in turn --------------------------------------------------
 
 
@@ -160,7 +185,7 @@ def test_a_value_as_a_relative_link_is_kept_exact_by_the_link_check(
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     shutil.copytree(REPO / "tenants", tmp_path / "tenants")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(skeleton, "_relative_link", lambda value, texts: False)
+    monkeypatch.setattr(skeleton, "_relative_links", lambda values, texts: set())
     assert_exact(tmp_path, "--jobs", "1")
     assert (
         "<a download href="
