@@ -155,6 +155,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
 
         # Fetched only for the tenants that will be planned; the others are not read again.
         prefetch(loader, [t for t in tenants if not published[t[0].slug].fresh], templates)
+        loader.settle()  # the workers that plan the tenants are forked with every answer
         unchanged: dict[str, publish.Manifest] = {}
 
         def to_plan() -> Iterator[int]:

@@ -193,6 +193,7 @@ class MetadataLoader:
         self._answered: dict[str, _Answered] = {}
         self._outcomes: dict[tuple[str, str | None], _Outcome] = {}
         self._pending: dict[str, Future[_UrlResult]] = {}
+        self._threads: list[threading.Thread] = []
         self.fetches: dict[str, Fetch] = {}
 
     # --- what pages get ----------------------------------------------------------------
@@ -259,7 +260,16 @@ class MetadataLoader:
             (url, partial(self._settle_in_worker, futures[url], url, wanted[url])) for url in todo
         ]
         # Not a daemon: an interrupted run still finishes the cache entries it started.
-        threading.Thread(target=self._run, args=(jobs,), name="prefetch").start()
+        thread = threading.Thread(target=self._run, args=(jobs,), name="prefetch")
+        self._threads.append(thread)
+        thread.start()
+
+    def settle(self) -> None:
+        """Wait for every fetch started. Afterwards no thread of this loader runs, so a
+        worker process forked now has every answer rather than a fetch nothing would end."""
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
 
     def _run(self, jobs: list[tuple[str, Callable[[Fetcher], None]]]) -> None:
         with Fetcher(self.settings.policy(), self.settings.per_host) as fetcher:

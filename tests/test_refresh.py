@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -174,6 +178,39 @@ def test_build_publishes_fetched_values_and_reuses_them_on_304(
     ]
     assert out[0] == "acme: failed (previous site kept)"
     assert (app / "signing-certificate.cer").read_bytes() == published
+
+
+def test_parallel_build_plans_every_tenant_with_its_fetched_values(
+    project: Path, httpserver: HTTPServer
+) -> None:
+    # Defence: the workers that plan tenants are forked only after every fetch has ended
+    # (MetadataLoader.settle); forked mid-fetch, they waited forever for an answer.
+    for number in range(4):
+        body = make_metadata(entity_id=f"https://idp.example.com/{number}/")
+
+        def slow(request: Request, body: bytes = body) -> Response:
+            time.sleep(0.3)  # still in flight when the workers would start
+            return Response(body, content_type="application/xml")
+
+        httpserver.expect_request(f"/t{number}.xml").respond_with_handler(slow)
+        write_tenant(f"t{number}", httpserver.url_for(f"/t{number}.xml"))
+    with subprocess.Popen(
+        [sys.executable, "-m", "tenantdocs", "build", "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its worker processes too are stopped if it hangs
+    ) as child:
+        try:
+            _, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            pytest.fail("the parallel build hung")
+    assert (child.returncode, err) == (0, "")
+    for number in range(4):
+        page = (project / "site" / f"t{number}" / "demo" / "index.html").read_text()
+        assert f"https://idp.example.com/{number}/" in page
 
 
 def test_server_down_without_a_cached_copy_fails_the_tenant(
