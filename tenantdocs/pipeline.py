@@ -183,7 +183,9 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         planner = _Planner(
             project.site, selection.force, templates, renderer, loader, shared, tenants, published
         )
-        results += build_all(project.site, to_plan(), selection.jobs, done, planner.plan)
+        # No worker processes to start for one tenant (the usual rebuild after an edit).
+        jobs = min(selection.jobs, sum(not state.fresh for state in published.values()))
+        results += build_all(project.site, to_plan(), jobs, done, planner.plan)
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site, known=unchanged)
