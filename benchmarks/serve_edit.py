@@ -105,9 +105,30 @@ def main() -> int:
             took = time.perf_counter() - started
             print(f"tenantdocs, a tenant file edit that changes no page: {took:.2f} s")
             text = tenant.read_text()
-            new = text.replace("/saml2\n", "/saml2/edited\n", 1)
+            # The sign-on and sign-out URLs, equal before and after: only values change, so
+            # the kept MkDocs output is filled in again (no MkDocs run).
+            new = text.replace("/saml2\n", "/saml2/edited\n")
             took = write_and_wait(tenant, new, ours_url, "saml2/edited")
             print(f"tenantdocs, a tenant-wide value edited (every guide shows it): {took:.2f} s")
+            # Only one of the two: the values that were one (one sentinel) are now two, so
+            # every guide's shape changes and MkDocs builds the site again.
+            new = new.replace("/saml2/edited\n", "/saml2/split\n", 1)
+            took = write_and_wait(tenant, new, ours_url, "saml2/split")
+            print(f"tenantdocs, one of two equal values edited (a full build): {took:.2f} s")
+            # The URLs from a metadata file instead, then that file edited.
+            shutil.copyfile(
+                REPO / "tenants" / "contoso" / "litware-crm.xml", tenant.parent / "idp.xml"
+            )
+            lines = [line for line in new.splitlines() if "/saml2" not in line]
+            new = "\n".join([*lines, "metadata_file: idp.xml", ""])
+            took = write_and_wait(
+                tenant, new, ours_url, "11bb11bb-cc22-dd33-ee44-55ff55ff55ff/saml2"
+            )
+            print(f"tenantdocs, the URLs moved to a metadata file (tenant file edit): {took:.2f} s")
+            idp = tenant.parent / "idp.xml"
+            xml = idp.read_text().replace('/saml2"', '/saml2/v2"')
+            took = write_and_wait(idp, xml, ours_url, "saml2/v2")
+            print(f"tenantdocs, that metadata file edited (every guide shows it): {took:.2f} s")
         samples(root, env)
     return 0
 

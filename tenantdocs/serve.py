@@ -19,13 +19,16 @@ the base configuration and theme files rebuilds that tenant's whole site.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +50,13 @@ from tenantdocs.pipeline import (
 from tenantdocs.placeholders import ScannedTemplate
 from tenantdocs.render import Page, Renderer
 from tenantdocs.sitebuild import LiveSite, SitePlan, serve_live
+from tenantdocs.skeleton import (
+    SENTINEL,
+    Sentinelized,
+    fill_text,
+    sentinelize,
+    skeleton_problem,
+)
 from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
 from tenantdocs.templates import (
     GUIDE,
@@ -60,6 +70,9 @@ from tenantdocs.templates import (
 )
 from tenantdocs.tenants import Tenant
 from tenantdocs.values import ValueSet
+
+_SENTINEL_BYTES = re.compile(SENTINEL.pattern.encode("ascii"))
+"""A sentinel in an output file's bytes (sentinels are ASCII)."""
 
 
 @dataclass(slots=True)
@@ -90,6 +103,12 @@ class _KeptTenant:
     """The kept pages hold until then (a certificate reaching a warning threshold)."""
     home: tuple[object, str] | None = None
     """The last home and what it was rendered from (its pages without their Markdown)."""
+    filled: _Filled | None = None
+    """The skeleton the served site was filled in from; None when it was built plain."""
+    plain: bool = False
+    """Its sentinel plan could not be filled in exactly: its site is built plain."""
+    sentinels: _SentinelPlans = field(default_factory=lambda: _SentinelPlans())
+    """Each page's sentinel form, kept for the next rebuild."""
 
     def forget(self) -> None:
         """Drop the kept apps and home (the tenant file changed, or time passed a threshold)."""
@@ -105,6 +124,169 @@ class _KeptTenant:
         if self.home is None or self.home[0] != key:
             self.home = (key, render_home(name, pages, value_sets, now))
         return self.home[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """Why an edit could not be filled in exactly."""
+
+    reason: str
+    """What was found, as said to the writer."""
+    plain: bool
+    """Whether the site must be built plain (else a new skeleton will do)."""
+
+
+class _Filled:
+    """A tenant's served site as its kept skeleton (the MkDocs output of its sentinel plan)
+    filled in with its values; what each output file holds, to fill in only what an edit
+    changed (mutable memory of the preview, not data)."""
+
+    def __init__(self, skeleton: Path, values: Mapping[str, str], quiet: bool) -> None:
+        self.skeleton = skeleton
+        """The MkDocs output of the sentinel plan."""
+        self.values = dict(values)
+        """Sentinel → the value the served site shows for it."""
+        self.quiet = quiet
+        """Whether MkDocs warned about nothing since the last full build: only then is an
+        edit filled in without a MkDocs run (as ``build`` keeps only such runs)."""
+        self.holds: dict[str, frozenset[str]] = {}
+        """Output path → the sentinels in that file of the skeleton."""
+
+    @classmethod
+    def fill(
+        cls, skeleton: Path, target: Path, shared: Sentinelized, warnings: Sequence[Problem]
+    ) -> _Filled:
+        """Fill ``skeleton`` into ``target`` (a fresh folder) with the plan's values."""
+        filled = cls(skeleton, shared.values, not warnings)
+        paths = [p.relative_to(skeleton).as_posix() for p in sorted(skeleton.rglob("*"))]
+        filled.refill(target, [p for p in paths if (skeleton / p).is_file()])
+        return filled
+
+    def refill(self, target: Path, paths: Sequence[str]) -> None:
+        """Write each output path into ``target`` from the skeleton with the values (never
+        through a link: every file written is the served site's own)."""
+        for path in paths:
+            out = target / path
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.unlink(missing_ok=True)
+            source = self.skeleton / path
+            if not source.is_file():
+                self.holds.pop(path, None)
+                continue
+            data = source.read_bytes()
+            found = frozenset(m.decode() for m in _SENTINEL_BYTES.findall(data))
+            self.holds[path] = found
+            if found:
+                data = fill_text(data.decode("utf-8"), self.values).encode("utf-8")
+            out.write_bytes(data)
+
+    def update(
+        self, live: LiveSite, shared: Sentinelized, target: Path
+    ) -> tuple[str, list[Problem]] | _Refused:
+        """Rebuild the changed pages into the skeleton and fill in what changed; or why
+        that would not be exact (a full build is then needed)."""
+        if not self.quiet and shared.values != self.values:
+            return _Refused("MkDocs warned on the last build", plain=False)
+        changed, found = live.update(shared.site, self.skeleton)
+        outputs = live.outputs(changed)
+        with tempfile.TemporaryDirectory(dir=self.skeleton.parent) as checked:
+            for path in outputs:
+                if (self.skeleton / path).is_file():
+                    (Path(checked) / path).parent.mkdir(parents=True, exist_ok=True)
+                    os.link(self.skeleton / path, Path(checked) / path)
+            problem = skeleton_problem(Path(checked), shared.values)
+            if problem is not None:
+                return _Refused(problem, plain=True)
+        self.quiet = self.quiet and not found
+        # A sentinel gone from the plan is gone from every page that changed with it; the
+        # pages holding a sentinel whose value changed are filled in again.
+        moved = {s for s, value in shared.values.items() if self.values.get(s) not in (None, value)}
+        gone = set(self.values) - set(shared.values)
+        self.values = dict(shared.values)
+        refill = {p for p, held in self.holds.items() if held & moved} - set(outputs)
+        stale = {p for p, held in self.holds.items() if held & gone}
+        self.refill(target, sorted({*outputs, *refill, *stale}))
+        how = _changed(changed)
+        if refill:
+            pages = sum(1 for p in refill if p.endswith(".html"))
+            filled = f"{pages} page{'s' if pages != 1 else ''} filled in with new values"
+            how = f"{how}, {filled}" if changed else filled
+        return how, _own(found, self.values)
+
+
+class _SentinelPlans:
+    """A site's sentinel plan (:func:`sentinelize`), page by page: each guide with its own
+    app's and the tenant's roles (the sentinels ``sentinelize`` gives a guide anyway), the
+    home, navigation and site name with every role. A guide whose Markdown and roles are
+    those of the last rebuild keeps its sentinel form (mutable memory, not data)."""
+
+    def __init__(self) -> None:
+        self._guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
+        self._home: tuple[object, Sentinelized | None] | None = None
+        self._paths: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
+
+    def _inside(self, site: SitePlan) -> frozenset[str]:
+        """Every text that is part of a docs path. A value that names an app folder stands
+        in the navigation and in relative links, which MkDocs resolves by their text: a
+        sentinel there would name no file, so such values are never replaced."""
+        paths = (*site.pages, *site.files)
+        if self._paths[0] != paths:
+            inside = {
+                path[start:end]
+                for path in paths
+                for start in range(len(path))
+                for end in range(start + 1, len(path) + 1)
+            }
+            self._paths = (paths, frozenset(inside))
+        return self._paths[1]
+
+    def plan(self, site: SitePlan, roles: Sequence[tuple[str, str]]) -> Sentinelized | None:
+        """The site with its plain values as sentinels; None when none could be."""
+        texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
+        if any(SENTINEL.search(text) for text in texts):
+            return None  # the inputs hold a sentinel: filling in would replace it
+        inside = self._inside(site)
+        usable = [r for r in roles if r[1] not in inside]
+        by_owner: dict[str, list[tuple[str, str]]] = {}
+        for role, text in usable:
+            by_owner.setdefault(role.split(":", 1)[0], []).append((role, text))
+        top = {path: text for path, text in site.pages.items() if "/" not in path}
+        # The home, navigation and site name, with the roles whose text they hold (a
+        # pattern of every value of every app takes a second to compile).
+        shown = "\n".join([site.site_name, *top.values(), json.dumps(site.nav)])
+        present = {text for text in {text for _, text in usable} if text in shown}
+        home_key = (shown, tuple(r for r in usable if r[1] in present))
+        if self._home is None or self._home[0] != home_key:
+            self._home = (home_key, sentinelize(replace(site, pages=top), home_key[1], None))
+        home = self._home[1]
+        pages = dict(home.site.pages) if home is not None else dict(top)
+        values = dict(home.values) if home is not None else {}
+        guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
+        for path, text in site.pages.items():
+            if path in top:
+                continue
+            own = tuple(
+                sorted([*by_owner.get(path.split("/", 1)[0], []), *by_owner.get("tenant", [])])
+            )
+            key = (path, text, own)
+            if key in self._guides:
+                guides[key] = self._guides[key]
+            else:
+                alone = SitePlan("", {path: text}, {}, [], None, {})
+                guides[key] = sentinelize(alone, own, None, guides_only=True)
+            done = guides[key]
+            pages[path] = done.site.pages[path] if done is not None else text
+            values.update(done.values if done is not None else {})
+        self._guides = guides
+        if not values:
+            return None
+        shared = replace(
+            site,
+            site_name=home.site.site_name if home is not None else site.site_name,
+            nav=home.site.nav if home is not None else site.nav,
+            pages={path: pages[path] for path in site.pages},
+        )
+        return Sentinelized("", shared, values)
 
 
 class Preview:
@@ -194,19 +376,8 @@ class Preview:
             _not_rebuilt(exc.problems)
             return
         kept.until = plan.stable_until
-        site_dir = self.root / slug
         try:
-            if site_dir.is_dir() and _page_by_page(kept.site, plan.site):
-                changed, found = kept.site.update(plan.site, site_dir)
-                how = _changed(changed)
-            else:
-                staging = publish.staging_dir(self.root, slug)
-                try:
-                    found = kept.site.build(plan.site, staging / "site")
-                    publish.swap_in(self.root, slug, staging / "site")
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
-                how = "full build"
+            how, found = self._publish(slug, kept, plan.site, plan.roles)
             publish.write_manifest(self.root, slug, plan.manifest())
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
@@ -217,6 +388,56 @@ class Preview:
             f"preview: {slug} built ({len(plan.site.pages)} pages, {how}, {took:.2f} s)",
             flush=True,
         )
+
+    def _publish(
+        self, slug: str, kept: _KeptTenant, site: SitePlan, roles: Sequence[tuple[str, str]]
+    ) -> tuple[str, list[Problem]]:
+        """Bring the served site in line with ``site``; return what was redone and MkDocs'
+        warnings.
+
+        MkDocs builds the site's sentinel plan (:func:`sentinelize`, every plain value a
+        sentinel) into a kept skeleton, and the served site is that skeleton filled in
+        with the values, as ``build`` fills in a kept run. So an edit that changes only
+        values (a sign-on URL in the tenant file, a metadata file) leaves the sentinel
+        plan as it was: no MkDocs run, just the pages that show those values filled in
+        again. Where the skeleton could not be filled in exactly (:func:`skeleton_problem`)
+        the plain plan is built, as before.
+        """
+        site_dir = self.root / slug
+        refused = ""
+        shared = None if kept.plain else kept.sentinels.plan(site, roles)
+        if site_dir.is_dir() and kept.filled is not None and shared is not None:
+            if _page_by_page(kept.site, shared.site):
+                outcome = kept.filled.update(kept.site, shared, site_dir)
+                if not isinstance(outcome, _Refused):
+                    return outcome
+                refused = f"; not filled in: {outcome.reason}"
+                if outcome.plain:  # not exact for these pages: built plain from now on
+                    kept.plain = True
+                    shared = None
+        elif site_dir.is_dir() and kept.filled is None and _page_by_page(kept.site, site):
+            changed, found = kept.site.update(site, site_dir)
+            return _changed(changed), found
+        kept.filled = None
+        skeleton = kept.site.docs.parent / "skeleton"
+        shutil.rmtree(skeleton, ignore_errors=True)
+        staging = publish.staging_dir(self.root, slug)
+        try:
+            if shared is not None:
+                found = kept.site.build(shared.site, skeleton)
+                problem = skeleton_problem(skeleton, shared.values)
+                if problem is None:
+                    kept.filled = _Filled.fill(skeleton, staging / "site", shared, found)
+                    publish.swap_in(self.root, slug, staging / "site")
+                    return f"full build{refused}", _own(found, shared.values)
+                kept.plain = True  # e.g. a value a highlighter splits: built plain from now on
+                refused = f"; not filled in: {problem}"
+                shutil.rmtree(skeleton, ignore_errors=True)
+            found = kept.site.build(site, staging / "site")
+            publish.swap_in(self.root, slug, staging / "site")
+            return f"full build{refused}", found
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _source(self, tenant: Tenant, app: str, files: dict[Path, str]) -> str:
         """What the app's metadata comes from, as the key its kept plan is valid for."""
@@ -306,6 +527,11 @@ def _changed(docs_paths: Sequence[str]) -> str:
         f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((pages, "page"), (files, "file")) if n
     ]
     return " and ".join(said) + " changed" if said else "nothing changed"
+
+
+def _own(warnings: Sequence[Problem], values: Mapping[str, str]) -> list[Problem]:
+    """MkDocs' warnings about a skeleton, with the tenant's values in place of sentinels."""
+    return [replace(w, message=fill_text(w.message, values)) for w in warnings]
 
 
 def _not_rebuilt(problems: Sequence[Problem]) -> None:

@@ -689,6 +689,14 @@ class LiveSite:
         """Docs paths of the pages and files whose bytes differ from the last build's."""
         return [p for p, data in _docs_files(plan).items() if self._last_docs.get(p) != data]
 
+    def outputs(self, docs_paths: Sequence[str]) -> list[str]:
+        """Output paths an :meth:`update` that changed ``docs_paths`` wrote: theirs, and
+        the search index when a page changed and the index is merged."""
+        found = [_output_path(p) for p in docs_paths]
+        if self._index_config is not None and any(p.endswith(".md") for p in docs_paths):
+            found.append("search/search_index.json")
+        return found
+
     def update(self, plan: SitePlan, site_dir: Path) -> tuple[list[str], list[Problem]]:
         """Rebuild in ``site_dir`` the pages and files that changed; return their docs paths
         and MkDocs' warnings. Only for a plan :meth:`can_update` accepts."""

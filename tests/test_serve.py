@@ -21,6 +21,7 @@ from idp import REDIRECT, make_certificate, make_metadata
 
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
+from tenantdocs.skeleton import sentinel
 
 
 def fetch(url: str) -> str:
@@ -232,12 +233,26 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
     # A tenant-wide value in the tenant file.
     tenant = project / "tenants" / "contoso.yml"
     edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?edited=1")
-    assert "changed," in checked.rebuild()
+    # Only plain values changed: the kept skeleton filled in again, no MkDocs run.
+    assert "(6 pages, 2 pages filled in with new values," in checked.rebuild()
     checked.assert_as_built()
 
-    # A title (the navigation changes): the whole site again.
+    # The tenant's name (on every page, in the navigation and the site name): filled in.
+    edit(tenant, "name: Contoso Ltd", "name: Contoso Renamed Ltd")
+    assert "(6 pages, 7 pages filled in with new values," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A value that is not plain (an ampersand is escaped on the way to the page): its
+    # pages are rebuilt by MkDocs, never filled in.
+    edit(tenant, "ChangePassword.aspx?edited=1", "ChangePassword.aspx?a=1&b=2")
+    out = checked.rebuild()
+    assert "filled in" not in out and "changed," in out
+    checked.assert_as_built()
+
+    # A title, shown in the navigation of every page: it is also the app's name value, so
+    # its guide is converted again (the heading) and every other page filled in.
     edit(project / "templates" / "litware-crm" / "app.yml", "Litware CRM", "Litware CRM Online")
-    assert "(6 pages, full build," in checked.rebuild()
+    assert "(6 pages, 1 page changed, 6 pages filled in with new values," in checked.rebuild()
     checked.assert_as_built()
 
     # A broken edit: nothing is written, the last good site stays.
@@ -328,4 +343,65 @@ def test_real_guides_after_edits_give_the_site_a_full_build_gives(
     assert "full build" in checked.rebuild()
     image.write_bytes(b"\x89PNG\r\n\x1a\n two")
     assert "pages, 1 file changed," in checked.rebuild()
+    checked.assert_as_built()
+
+
+CODE = "\n```bash\ncurl %metadata:singleSignOnServiceUrl%\n```\n"
+"""A value in highlighted code that a lexer does not keep as one string token."""
+
+
+def test_values_are_filled_in_only_where_that_is_exact(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    tenant = project / "tenants" / "contoso.yml"
+    checked = Checked(project, "contoso", capsys)
+    assert "full build," in checked.rebuild()
+    # A value in highlighted code, on a page MkDocs converts again: that page could not be
+    # filled in exactly, so the site is built with its values from then on.
+    guide.write_text(guide.read_text(encoding="utf-8") + CODE)
+    out = checked.rebuild()
+    assert "full build; not filled in: a sentinel stands outside a string in highlighted" in out
+    checked.assert_as_built()
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?plain=1")
+    out = checked.rebuild()
+    assert "changed," in out and "filled in" not in out
+    checked.assert_as_built()
+
+
+def test_a_guide_that_holds_a_sentinel_is_never_filled_in(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + f"\nCode {sentinel('tenant:name')}\n")
+    checked = Checked(project, "contoso", capsys)
+    assert "full build," in checked.rebuild()
+    checked.assert_as_built()
+
+
+def test_a_skeleton_that_cannot_be_filled_in_is_built_with_values(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + CODE)
+    checked = Checked(project, "contoso", capsys)
+    out = checked.rebuild()
+    assert "full build; not filled in: a sentinel stands outside a string in highlighted" in out
+    checked.assert_as_built()
+
+
+def test_a_skeleton_mkdocs_warned_about_is_built_again_for_new_values(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(guide.read_text(encoding="utf-8") + "\nSee [the notes](#no-notes).\n")
+    config = project / "templates" / "mkdocs.yml"
+    config.write_text(config.read_text(encoding="utf-8") + "validation:\n  anchors: warn\n")
+    tenant = project / "tenants" / "contoso.yml"
+    checked = Checked(project, "contoso", capsys)
+    assert "#no-notes" in checked.rebuild()  # MkDocs warns: no such anchor
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?warned=1")
+    out = checked.rebuild()
+    assert "full build; not filled in: MkDocs warned on the last build" in out
+    assert "#no-notes" in out  # said again, as a build would
     checked.assert_as_built()
