@@ -87,7 +87,11 @@ class SiteBuilder:
     environment (compiled templates, asset list) per base configuration, and each page's
     conversion to HTML keyed by its path, its Markdown, the base configuration and what each
     of its links resolved to. Pages whose Markdown is the same for many tenants (guides with
-    sentinels, see :mod:`tenantdocs.skeleton`) are then converted once.
+    sentinels, see :mod:`tenantdocs.skeleton`) are then converted once. Material's search
+    splits each page's final HTML into sections (an HTML parse, as costly as the theme's
+    render): a builder keeps those sections by the HTML alone, which is all the split reads,
+    and lets Material make the index entries from them with each page's own URL, title,
+    table of contents and metadata.
 
     A builder assumes the base configuration's theme folder does not change while it lives:
     a caller that watches files (``serve``) makes a new builder when the base configuration
@@ -98,6 +102,7 @@ class SiteBuilder:
         self._max_pages = max_pages
         self._envs: dict[str, Any] = {}
         self._converted: OrderedDict[tuple[str, str, str], list[_Conversion]] = OrderedDict()
+        self._sections: OrderedDict[str, tuple[_Section, ...]] = OrderedDict()
 
     def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
         """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings."""
@@ -157,7 +162,42 @@ class SiteBuilder:
                 page.render = functools.partial(builder._render, base_key, page)
                 return markdown
 
+            # Every plugin's configuration is final here, Material's search index made.
+            def on_pre_build(self, *, config: Any) -> None:
+                for plugin in config.plugins.values():
+                    index = getattr(plugin, "search_index", None)
+                    if index is not None and _material_index(index):
+                        index.add_entry_from_context = functools.partial(
+                            builder._add_search_entries, index
+                        )
+
         return Conversions()
+
+    def _add_search_entries(self, index: Any, page: Any) -> None:
+        """Material's ``SearchIndex.add_entry_from_context``, splitting each HTML once."""
+        from material.plugins.search.plugin import Parser, Section
+
+        search = page.meta.get("search") or {}
+        if search.get("exclude"):
+            return
+        sections = self._sections.get(page.content)
+        if sections is None:
+            parser = Parser()
+            parser.feed(page.content)
+            parser.close()
+            sections = tuple(
+                _Section(s.el, s.depth, s.id, tuple(s.title), tuple(s.text))
+                for s in parser.data
+                if not s.is_excluded()
+            )
+            self._sections[page.content] = sections
+            while len(self._sections) > self._max_pages:
+                self._sections.popitem(last=False)
+        self._sections.move_to_end(page.content)
+        for kept in sections:
+            section = Section(kept.el, kept.depth)
+            section.id, section.title, section.text = kept.id, [*kept.title], [*kept.text]
+            index.create_entry_for_section(section, page.toc, page.url, page)
 
     def _render(self, base_key: str, page: Any, config: Any, files: Any) -> None:
         """MkDocs' ``Page.render``, or what it gave for the same Markdown and link targets."""
@@ -228,6 +268,31 @@ class _Conversion:
                 files.get_file_from_path(path): dict(anchors)
                 for path, anchors in self.links_to_anchors.items()
             }
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """One section of a page's HTML as Material's search splits it (a heading and its text)."""
+
+    el: Any
+    """The heading's element (or the page's first element, for text before any heading)."""
+    depth: float
+    """How deep in the HTML the section starts (Material marks a closed one infinite)."""
+    id: str | None
+    """The heading's anchor ID."""
+    title: tuple[str, ...]
+    """The heading's pieces of text (empty: the page's title stands in)."""
+    text: tuple[str, ...]
+    """The section's pieces of text."""
+
+
+def _material_index(index: Any) -> bool:
+    """Whether ``index`` is exactly Material's search index (a subclass may index otherwise)."""
+    try:
+        from material.plugins.search.plugin import SearchIndex
+    except ImportError:
+        return False
+    return type(index) is SearchIndex
 
 
 def _target(files: Any, path: str) -> tuple[str, str, str] | None:

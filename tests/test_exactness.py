@@ -21,6 +21,7 @@ import pytest
 
 from tenantdocs import batch, pipeline, skeleton
 from tenantdocs.cli import main
+from tenantdocs.errors import Location
 from tenantdocs.pipeline import (
     Project,
     Selection,
@@ -29,7 +30,7 @@ from tenantdocs.pipeline import (
     metadata_loader,
     plan_tenant,
 )
-from tenantdocs.sitebuild import build_site
+from tenantdocs.sitebuild import NavItem, SiteBuilder, SitePlan, build_site
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -221,3 +222,52 @@ def test_the_checks_name_what_they_reject(tmp_path: Path) -> None:
         f'<a href="{s}">x</a><div class="highlight"><span class="s2">"{s}"</span></div>'
     )
     assert skeleton.skeleton_problem(fine, {s: "https://login.example.com/x"}) is None
+
+
+# --- the warm builder's search sections -------------------------------------------------
+
+SHARED_PAGE = """Text before any heading, so the page's own title names this section.
+
+## Sign-in URL
+
+Paste `https://login.example.com/saml2` into the field.
+
+## Sign-out URL { data-search-exclude }
+
+Not indexed.
+"""
+
+
+def search_plan(site_name: str, titles: dict[str, str]) -> SitePlan:
+    """A site whose pages all have :data:`SHARED_PAGE` as Markdown, titled in the nav."""
+    pages = {"index.md": "# Home\n\nWelcome.\n"}
+    pages.update({f"{app}/index.md": SHARED_PAGE for app in titles})
+    nav: list[NavItem] = [{"Home": "index.md"}]
+    nav += [{title: f"{app}/index.md"} for app, title in sorted(titles.items())]
+    return SitePlan(site_name, pages, {}, nav, None, {"": Location(Path("tenants/x.yml"))})
+
+
+def test_pages_with_the_same_html_share_sections_but_keep_their_own_entries(
+    tmp_path: Path,
+) -> None:
+    """One warm builder splits the shared HTML once (the cache is used), yet every page's
+    entries carry its own URL and title: a cache of whole entries by the HTML would give the
+    second tenant the first one's (``Alpha`` at ``alpha/``) and fail here."""
+    plans = [
+        search_plan("One", {"alpha": "Alpha", "beta": "Beta"}),
+        search_plan("Two", {"gamma": "Gamma"}),
+        search_plan("Three", {"alpha": "Delta"}),
+    ]
+    builder = SiteBuilder()
+    for number, plan in enumerate(plans):
+        builder.build(plan, tmp_path / f"warm-work-{number}", tmp_path / f"warm-{number}")
+        build_site(plan, tmp_path / f"ref-work-{number}", tmp_path / f"ref-{number}")
+        assert tree(tmp_path / f"warm-{number}") == tree(tmp_path / f"ref-{number}")
+    # Two distinct HTMLs (home and the shared page) were split, for six pages.
+    assert len(builder._sections) == 2
+    index = json.loads((tmp_path / "warm-2" / "search" / "search_index.json").read_text())
+    assert [(d["location"], d["title"]) for d in index["docs"]] == [
+        ("index.html", "Home"),
+        ("alpha/index.html", "Delta"),
+        ("alpha/index.html#sign-in-url", "Sign-in URL"),
+    ]
