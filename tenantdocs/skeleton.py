@@ -41,6 +41,7 @@ and no start that prose escaping would encode (punctuation, or ``1.`` as in a li
 
 _MARK = "ZQXTDV"
 _TRACE = re.compile(_MARK, re.IGNORECASE)
+_MARK_LOWER = _MARK.lower().encode("ascii")
 SENTINEL = re.compile(_MARK + r"[0-9A-F]{10}Q")
 """What every sentinel looks like."""
 _TEXT_SUFFIXES = {".html", ".json", ".xml"}
@@ -53,9 +54,12 @@ _HEADING_LINE = re.compile(
 # A sentinel inside highlighted code: the span that holds it must be a string token.
 _HIGHLIGHT_BLOCK = re.compile(r'<div class="[^"]*highlight[^"]*">.*?</div>', re.DOTALL)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_TARGET_START = r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)"""
-"""What stands before a link target: Markdown ``](`` or ``]:``, ``href=``/``src=``, or ``<``."""
-_LINK_START = re.compile(r"""\s(?:href|src)=["']?(""" + _MARK + r"[0-9A-F]{10}Q)")
+_TARGET_BEFORE = re.compile(r"""(?:\]\(\s*<?|\]:\s*<?|(?:href|src)=["']?|<)\Z""")
+"""What ends right before a link target: Markdown ``](`` or ``]:``, ``href=``/``src=``, ``<``."""
+_NOT_IN_TARGET = re.compile(r"""[\s)"'<>]""")
+"""Characters that end a link target."""
+_LINK_BEFORE = re.compile(r"""\s(?:href|src)=["']?\Z""")
+"""What stands right before an HTML link target."""
 _STRING_SPAN = re.compile(r'<span class="s[a-z0-9]*">[^<]*</span>')
 
 
@@ -137,10 +141,9 @@ def sentinelize(
     name = site.site_name if guides_only else whole.apply(site.site_name)
     nav = site.nav if guides_only else json.loads(whole.apply(json.dumps(site.nav)))
     values = {sentinel(role): value for role, value in plain}
-    backward = re.compile("|".join(re.escape(s) for s in values))
 
     def restored(text: str) -> str:
-        return backward.sub(lambda m: values[m.group()], text)
+        return fill_text(text, values)  # the inputs hold nothing like a sentinel (checked)
 
     if not (
         restored(name) == site.site_name
@@ -192,15 +195,22 @@ def _relative_links(values: set[str], texts: Sequence[str]) -> set[str]:
     """The values that may stand as a relative link target, which MkDocs and the download
     marks rewrite or judge by its text (``signing-certificate.cer``): they are never replaced.
 
-    A value counts when a link target in ``texts`` starts with it (one without a scheme).
+    A value counts when a link target in ``texts`` (one without a scheme) starts with it:
+    where it is found right after ``](``, ``]:``, ``href=``, ``src=`` or ``<``. Only sharing
+    depends on it: a target it missed still fails :func:`skeleton_problem`.
     """
-    relative = sorted((v for v in values if not _SCHEME.match(v)), key=len, reverse=True)
-    if not relative:
-        return set()
-    starts = "|".join(re.escape(v) for v in relative)
-    pattern = re.compile(_TARGET_START + f"""(?=(?:{starts}))([^\\s)"'<>]+)""")
-    targets = {m.group(1) for text in texts for m in pattern.finditer(text)}
-    return {v for v in relative if any(t.startswith(v) for t in targets)}
+    found = set()
+    for value in values:
+        if _SCHEME.match(value) or _NOT_IN_TARGET.search(value):
+            continue  # not relative, or cannot begin a target (a target ends at a space)
+        for text in texts:
+            at = text.find(value)
+            while at != -1 and not _TARGET_BEFORE.search(text, max(0, at - 64), at):
+                at = text.find(value, at + 1)
+            if at != -1:
+                found.add(value)
+                break
+    return found
 
 
 def _heading_lines(text: str) -> str:
@@ -220,17 +230,19 @@ def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:
     for path in sorted(output.rglob("*")):
         if not path.is_file():
             continue
-        data = path.read_bytes()
-        if not _TRACE.search(data.decode("latin-1")):
+        # The whole site is read: plain byte searches (bytes.lower() folds ASCII only, and
+        # a sentinel, however rewritten, is ASCII).
+        lowered = path.read_bytes().lower()
+        if _MARK_LOWER not in lowered:
             continue
         if path.suffix not in _TEXT_SUFFIXES:
             return f"a sentinel reached {path.name}"
-        text = data.decode("utf-8")
-        exact = sum(1 for s in SENTINEL.findall(text) if s in sentinels)
-        if exact != len(_TRACE.findall(text)):
+        text = path.read_text(encoding="utf-8")
+        found = [(m.start(), m.group()) for m in SENTINEL.finditer(text)]
+        if sum(1 for _, s in found if s in sentinels) != lowered.count(_MARK_LOWER):
             return f"a sentinel was rewritten in {path.relative_to(output)}"
-        for found in _LINK_START.findall(text):
-            if not _SCHEME.match(sentinels[found]):
+        for at, s in found:
+            if _LINK_BEFORE.search(text, max(0, at - 8), at) and not _SCHEME.match(sentinels[s]):
                 return f"a sentinel stands for a relative link target in {path.name}"
         for block in _HIGHLIGHT_BLOCK.findall(text):
             inside_strings = sum(

@@ -106,3 +106,36 @@ def test_a_built_skeleton_is_checked_for_every_trace_of_a_sentinel(tmp_path: Pat
     assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}) == (
         "a sentinel stands outside a string in highlighted code in code.html"
     )
+
+
+def test_a_value_that_begins_a_relative_link_target_keeps_its_text() -> None:
+    # MkDocs rewrites relative link targets and the download marks judge them by their
+    # text, so such a value never becomes a sentinel; elsewhere in the text it may.
+    page = (
+        "[cert](signing-certificate.cer) ![logo]( contoso-logo.png)\n"
+        "[ref]: <contoso-files/x.pdf>\n<a href=\"fabrikam.html\">F</a> <img src='t1.png'>\n"
+        "<contoso-auto.html> and the words contoso-auto.html, t2.png and contoso.\n"
+    )
+    values = {
+        "signing-certificate.cer": "app:cert",
+        "contoso-logo.png": "app:logo",
+        "contoso-files": "app:files",  # begins the target contoso-files/x.pdf
+        "fabrikam.html": "app:f",
+        "t1.png": "app:t1",
+        "contoso-auto.html": "app:auto",
+        "t2.png": "app:t2",  # only in prose
+        "contoso.": "app:word",  # only in prose
+        "https://login.example/x": "app:url",  # absolute: not a relative target
+    }
+    site = plan(page + "See https://login.example/x.\n")
+    shared = sentinelize(site, [(role, value) for value, role in values.items()], None)
+    assert shared is not None
+    kept = {v for v in values if v in shared.site.pages["app/index.md"]}
+    assert kept == {
+        "signing-certificate.cer",
+        "contoso-logo.png",
+        "contoso-files",
+        "fabrikam.html",
+        "t1.png",
+        "contoso-auto.html",
+    }
