@@ -14,7 +14,8 @@ import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +73,7 @@ WINDOW = 64
 """Tenants planned and built at a time: memory stays flat however many tenants a run has."""
 
 _Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 Planned = tuple[TenantPlan, str] | TenantResult
 """A tenant planned, with why it is built; or its result when planning ended it (it failed,
@@ -98,41 +100,72 @@ def build_all(
     skeletons = _Skeletons(site, _SkeletonCache(site))
     results: list[TenantResult] = []
     stream = iter(work)
-    _install_planner(plan)  # --jobs 1 plans in this process
-    try:
-        with _pool(jobs, plan) as pool:
-            running: _Window | None = None
-            learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
-            while chunk := list(itertools.islice(stream, window)):
-                # The workers put in the sentinels too, for the values seen varying so far.
-                planning = [pool.submit(_plan_here, item, learnt or None) for item in chunk]
-                if running is not None:
-                    results += running.finish(done)
-                planned: list[_Planned] = []
-                for future in planning:
-                    outcome = future.result()
-                    if isinstance(outcome, TenantResult):
-                        results.append(outcome)
-                        done(outcome)
-                    else:
-                        planned.append(outcome)
-                running = _Window.start(site, planned, learnt, jobs, pool, skeletons)
-                learnt = running.varying
+    with _forked_pool(jobs, plan) as pool:
+        running: _Window | None = None
+        learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
+        while chunk := list(itertools.islice(stream, window)):
+            # The workers put in the sentinels too, for the values seen varying so far.
+            planning = [pool.submit(_plan_here, item, learnt or None) for item in chunk]
             if running is not None:
                 results += running.finish(done)
-    finally:
-        _planner.clear()
+            planned: list[_Planned] = []
+            for future in planning:
+                outcome = future.result()
+                if isinstance(outcome, TenantResult):
+                    results.append(outcome)
+                    done(outcome)
+                else:
+                    planned.append(outcome)
+            running = _Window.start(site, planned, learnt, jobs, pool, skeletons)
+            learnt = running.varying
+        if running is not None:
+            results += running.finish(done)
     skeletons.clean()
     return results
 
 
-_planner: list[Callable[[Any], Planned]] = []
-"""This process's planner, set once when a worker starts: processes of a pool keep state only
-at module level, and a forked worker gets the planner without pickling it."""
+_task: list[Callable[..., Any]] = []
+"""What this process's pool runs, set once when a worker starts: processes of a pool keep
+state only at module level, and a forked worker gets the function without pickling it."""
 
 
-def _install_planner(plan: Callable[[Any], Planned]) -> None:
-    _planner[:] = [plan]
+def _install(task: Callable[..., Any]) -> None:
+    _task[:] = [task]
+
+
+@contextmanager
+def _forked_pool(jobs: int, task: Callable[..., Any]) -> Iterator[concurrent.futures.Executor]:
+    """A pool of ``jobs`` forked processes that run ``task`` (this process for one job).
+
+    The task, and everything it refers to, is handed over by the fork: only its arguments
+    and results are pickled.
+    """
+    _install(task)
+    try:
+        if jobs <= 1:
+            yield _InProcess()
+            return
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_install, initargs=(task,)
+        ) as pool:
+            yield pool
+    finally:
+        _task.clear()
+
+
+def in_workers(
+    task: Callable[[_Item], _Result], items: Sequence[_Item], jobs: int
+) -> list[_Result]:
+    """``task`` of every item, ``jobs`` at a time in forked processes, in the items' order."""
+    with _forked_pool(jobs, task) as pool:
+        # A few chunks per process: each task is a round trip between the processes.
+        futures = [pool.submit(_run_chunk, chunk) for chunk in _chunks(list(items), jobs * 4)]
+        return [result for future in futures for result in future.result()]
+
+
+def _run_chunk(items: list[Any]) -> list[Any]:
+    return [_task[0](item) for item in items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +183,7 @@ class _Planned:
 
 
 def _plan_here(item: object, varying: frozenset[str] | None) -> _Planned | TenantResult:
-    outcome = _planner[0](item)
+    outcome: Planned = _task[0](item)
     if isinstance(outcome, TenantResult):
         return outcome
     plan, reason = outcome
@@ -383,15 +416,6 @@ class _InProcess(concurrent.futures.Executor):
         except BaseException as exc:
             future.set_exception(exc)
         return future
-
-
-def _pool(jobs: int, plan: Callable[[Any], Planned]) -> concurrent.futures.Executor:
-    if jobs <= 1:
-        return _InProcess()
-    context = multiprocessing.get_context("fork")
-    return concurrent.futures.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_install_planner, initargs=(plan,)
-    )
 
 
 def _chunks(items: list[Any], count: int) -> list[list[Any]]:

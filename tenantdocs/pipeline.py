@@ -7,6 +7,7 @@ into a staging folder → atomic swap → manifest → tenant directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from tenantdocs import publish
 from tenantdocs.adminpages import add_guide_panels, render_home
-from tenantdocs.batch import Planned, TenantPlan, build_all
+from tenantdocs.batch import Planned, TenantPlan, build_all, in_workers
 from tenantdocs.errors import (
     Location,
     Problem,
@@ -45,6 +46,7 @@ from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
 from tenantdocs.skeleton import roles
 from tenantdocs.sources import MetadataLoader, metadata_source
 from tenantdocs.templates import (
+    App,
     LazyApps,
     TemplateSet,
     app_folders,
@@ -140,7 +142,7 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         if not published[tenant.slug].fresh
         for app in tenant.app_names(templates.apps)
     }
-    broken = app_template_errors(templates, lazy, renderer, sorted(needed))
+    broken = app_template_errors(templates, lazy, renderer, sorted(needed), selection.jobs)
     if broken:
         raise TemplateError(broken)
     with publish.site_lock(project.site):
@@ -363,14 +365,45 @@ def _published(
 
 
 def app_template_errors(
-    templates: TemplateSet, lazy: LazyApps, renderer: Renderer, names: Sequence[str]
+    templates: TemplateSet,
+    lazy: LazyApps,
+    renderer: Renderer,
+    names: Sequence[str],
+    jobs: int = 1,
 ) -> list[Problem]:
-    """The errors in the guides and app files of apps ``names`` (scanned and compiled now)."""
+    """The errors in the guides and app files of apps ``names`` (scanned and compiled now).
+
+    With ``jobs`` above one, a large set (a run of hundreds of tenants with their own apps)
+    is checked by that many worker processes; the scanned apps are kept here, the compiled
+    guides are not (each process that renders a guide compiles it again).
+    """
+    if jobs > 1 and len(names) >= PARALLEL_CHECK:
+        check = functools.partial(_check_app, templates, lazy, renderer)
+        errors = []
+        for name, (app, problems, compiled) in zip(
+            names, in_workers(check, names, jobs), strict=True
+        ):
+            lazy.adopt(name, app, problems)
+            errors += [p for p in problems if p.severity is Severity.ERROR]
+            errors += compiled
+        return errors
     errors = []
     for name in names:
         errors += [p for p in lazy.problems(name) if p.severity is Severity.ERROR]
         errors += renderer.problems(templates.parts(lazy[name]))
     return errors
+
+
+PARALLEL_CHECK = 64
+"""Apps to check from which worker processes are worth starting."""
+
+
+def _check_app(
+    templates: TemplateSet, lazy: LazyApps, renderer: Renderer, name: str
+) -> tuple[App, tuple[Problem, ...], list[Problem]]:
+    """One app scanned and compiled: the app, its scan's problems, its compile errors."""
+    app, problems = lazy.scanned(name)
+    return app, problems, renderer.problems(templates.parts(lazy[name]))
 
 
 def tenant_paths(tenants_dir: Path) -> dict[str, Path]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -224,6 +224,21 @@ class LazyApps(Mapping[str, App]):
         """Every problem found scanning app ``name`` (scanning it now if not yet)."""
         self[name]
         return self._problems[name]
+
+    def scanned(self, name: str) -> tuple[App, tuple[Problem, ...]]:
+        """App ``name`` scanned (now if not yet) and its problems, in a form that pickles:
+        what a worker process hands back to :meth:`adopt`."""
+        app = self[name]
+        return replace(app, defaults=dict(app.defaults)), tuple(self._problems[name])
+
+    def adopt(self, name: str, app: App, problems: Sequence[Problem]) -> None:
+        """Take app ``name`` as another process scanned it (:meth:`scanned`). (What the
+        scanner says once per part names the app, so no two processes say the same.)"""
+        if name in self._apps:
+            return
+        self._apps[name] = replace(app, defaults=MappingProxyType(dict(app.defaults)))
+        self._problems[name] = list(problems)
+        self._scanner.problems += problems
 
     def warnings(self) -> tuple[Problem, ...]:
         """The warnings of the shared parts and of every app scanned so far."""

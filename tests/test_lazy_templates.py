@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tenantdocs import pipeline
 from tenantdocs.cli import main
 from tenantdocs.mdparser import Parses
 from tenantdocs.placeholders import ScannedTemplate, scan_template
@@ -117,3 +118,27 @@ def test_a_no_op_rebuild_scans_no_guide(project: Path, monkeypatch: pytest.Monke
         "litware-crm",
         "wingtip-tickets",
     ]
+
+
+def test_guides_checked_by_worker_processes_give_the_same_errors_warnings_and_site(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every set of apps is checked by the workers here (a run needs 64 to start them).
+    suffix = project / "templates" / "_" / "sso_suffix.md"
+    suffix.write_text(suffix.read_text() + "\n![diagram](missing-diagram.png)\n")
+    assert build() == 0
+    serial = capsys.readouterr().err.splitlines()
+    assert sum("missing-diagram.png" in line for line in serial) == 5  # once per app
+    before = {p: p.read_bytes() for p in sorted((project / "site").rglob("*")) if p.is_file()}
+    shutil.rmtree(project / "site")
+    monkeypatch.setattr(pipeline, "PARALLEL_CHECK", 1)
+    assert main(["build", "--jobs", "2"]) == 0
+    assert capsys.readouterr().err.splitlines() == serial
+    after = {p: p.read_bytes() for p in sorted((project / "site").rglob("*")) if p.is_file()}
+    assert sorted(after) == sorted(before)
+    assert [p for p in after if after[p] != before[p] and ".tenantdocs" not in p.parts] == []
+    # Both broken guides, in the order of their apps, and nothing written.
+    use(project, "zz-broken")
+    use(project, "zz-typo")
+    assert main(["build", "--jobs", "2"]) == 2
+    assert capsys.readouterr().err.splitlines() == [UNCLOSED, UNKNOWN]
