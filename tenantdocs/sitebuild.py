@@ -698,6 +698,15 @@ class LiveSite:
         if not changed:
             self._last = plan
             return [], []
+        copied = [p for p in changed if not p.endswith(".md")]
+        if len(copied) == len(changed) and all((site_dir / p).is_file() for p in copied):
+            # Only files MkDocs copies byte for byte (certificates, metadata documents) and
+            # did copy before: written here, no MkDocs run for them.
+            for docs_path in copied:
+                _write(self.docs / docs_path, wanted[docs_path])
+                _write(site_dir / docs_path, wanted[docs_path])
+            self._last_docs, self._last = wanted, plan
+            return changed, []
         self._last = None  # a failed dirty build leaves the site to a full build
         for docs_path in changed:
             _write(self.docs / docs_path, wanted[docs_path])

@@ -23,6 +23,7 @@ could not be:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -180,8 +181,7 @@ class _Substitution:
         self.by_value: dict[str, str] = {}
         for role, value in plain:
             self.by_value.setdefault(value, sentinel(role))
-        order = sorted(self.by_value, key=len, reverse=True)
-        self.pattern = re.compile("|".join(re.escape(v) for v in order))
+        self.pattern = _alternation(tuple(sorted(self.by_value, key=len, reverse=True)))
 
     def apply(self, text: str, only: Mapping[str, str] | None = None) -> str:
         """``text`` with its values replaced; with ``only``, just those values, by those
@@ -189,6 +189,13 @@ class _Substitution:
         if only is None:
             return self.pattern.sub(lambda m: self.by_value[m.group()], text)
         return self.pattern.sub(lambda m: only.get(m.group(), m.group()), text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _alternation(values: tuple[str, ...]) -> re.Pattern[str]:
+    """A pattern matching any of ``values``, tried in order. Compiling one takes longer than
+    using it, and the guides of a tenant, or of tenants alike, share their values."""
+    return re.compile("|".join(re.escape(v) for v in values))
 
 
 def _relative_links(values: set[str], texts: Sequence[str]) -> set[str]:

@@ -18,8 +18,10 @@ import pytest
 from conftest import REPO, free_port, wait_for
 from idp import entra_metadata
 
+from tenantdocs.errors import Location
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
+from tenantdocs.sitebuild import LiveSite, SitePlan, build_site
 from tenantdocs.skeleton import sentinel
 
 
@@ -394,3 +396,30 @@ def test_a_skeleton_mkdocs_warned_about_is_built_again_for_new_values(
     assert "full build; not filled in: MkDocs warned on the last build" in out
     assert "#no-notes" in out  # said again, as a build would
     checked.assert_as_built()
+
+
+def test_files_mkdocs_copies_are_copied_without_a_run_only_where_it_copied_them(
+    tmp_path: Path,
+) -> None:
+    # Defence: LiveSite.update writes a changed file itself, without a MkDocs run, only
+    # when no page changed and MkDocs copied that file before: a file MkDocs leaves out
+    # (its default exclude_docs has /templates/) stays out, as in a full build.
+    def plan(data: bytes) -> SitePlan:
+        return SitePlan(
+            "Acme",
+            {"index.md": "# Home\n", "app/index.md": "# App\n\n[file](file.bin)\n"},
+            {"app/file.bin": data, "templates/left-out.bin": data},
+            [{"Home": "index.md"}, {"App": "app/index.md"}],
+            None,
+            {"": Location(tmp_path / "tenants" / "acme.yml")},
+        )
+
+    live = LiveSite(tmp_path / "live")
+    site = tmp_path / "site"
+    live.build(plan(b"one"), site)
+    assert not (site / "templates" / "left-out.bin").exists()
+    assert live.can_update(plan(b"two"))
+    changed, _ = live.update(plan(b"two"), site)
+    assert sorted(changed) == ["app/file.bin", "templates/left-out.bin"]
+    build_site(plan(b"two"), tmp_path / "work", tmp_path / "reference")
+    assert site_files(site) == site_files(tmp_path / "reference")
