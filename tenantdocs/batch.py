@@ -32,6 +32,7 @@ from tenantdocs.skeleton import (
     fill_in,
     fill_in_place,
     fill_text,
+    guides_only,
     read_skeleton,
     sentinelize,
     skeleton_problem,
@@ -229,7 +230,7 @@ class _Window:
         """
         cache = skeletons.cache
         groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
-        alone: list[tuple[TenantPlan, str]] = []
+        alone: list[tuple[TenantPlan, str, Sentinelized | None]] = []
         # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
         # incremental rebuild) uses what the last run with several tenants learnt.
         here = varying_roles([p.plan.roles for p in work]) if len(work) > 1 else cache.varying()
@@ -241,13 +242,12 @@ class _Window:
             else:
                 shared = sentinelize(plan.site, plan.roles, set(varying)) if varying else None
             if shared is None:
-                alone.append((plan, reason))
+                alone.append((plan, reason, None))
             else:
                 groups.setdefault(cache.key(shared, plan), []).append((plan, reason, shared))
         for key in [k for k, members in groups.items() if len(members) == 1]:
             if not skeletons.has(key):
-                plan, reason, _ = groups.pop(key)[0]
-                alone.append((plan, reason))
+                alone.append(groups.pop(key)[0])  # its sentinels serve its guides
         if len(work) > 1:
             cache.remember_varying(set(varying))
 
@@ -261,7 +261,10 @@ class _Window:
             pool,
             skeletons,
             groups,
-            [pool.submit(_build_alone, site, plan, reason, share) for plan, reason in alone],
+            [
+                pool.submit(_build_alone, site, plan, reason, share, shared)
+                for plan, reason, shared in alone
+            ],
             varying,
         )
         for key in [k for k in groups if skeletons.ready(k)]:
@@ -491,17 +494,23 @@ def _fill_in_all(
 
 
 def _build_alone(
-    site: Path, plan: TenantPlan, reason: str, share: bool = False
+    site: Path,
+    plan: TenantPlan,
+    reason: str,
+    share: bool = False,
+    shared: Sentinelized | None = None,
 ) -> list[TenantResult]:
-    return [_build_one(site, plan, reason, share)]
+    return [_build_one(site, plan, reason, share, shared)]
 
 
-def _build_one(site: Path, plan: TenantPlan, reason: str, share: bool) -> TenantResult:
+def _build_one(
+    site: Path, plan: TenantPlan, reason: str, share: bool, shared: Sentinelized | None
+) -> TenantResult:
     slug = plan.slug
     started = time.monotonic()
     staging = publish.staging_dir(site, slug)
     try:
-        warnings = _build_tenant_site(plan, staging, share)
+        warnings = _build_tenant_site(plan, staging, share, shared)
         publish.swap_in(site, slug, staging / "site")
         publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
@@ -522,16 +531,25 @@ def _build_one(site: Path, plan: TenantPlan, reason: str, share: bool) -> Tenant
     )
 
 
-def _build_tenant_site(plan: TenantPlan, staging: Path, share: bool) -> list[Problem]:
+def _build_tenant_site(
+    plan: TenantPlan, staging: Path, share: bool, whole: Sentinelized | None = None
+) -> list[Problem]:
     """Build one tenant into ``staging/site`` with this process's builder.
 
     With ``share`` (the process builds other tenants too) its guides are built with
     sentinels for their values, so a guide another tenant already used is not converted
-    again; the values are then put back. When that could not be
-    exact (:func:`skeleton_problem`), the tenant is built again straightforwardly.
+    again; the values are then put back. The sentinels come from ``whole`` (the tenant's
+    sentinel plan, made when it was grouped) when given. When that could not be exact
+    (:func:`skeleton_problem`), the tenant is built again straightforwardly.
     """
     builder = _worker_builder()
-    shared = sentinelize(plan.site, plan.roles, None, guides_only=True) if share else None
+    shared = None
+    if share:
+        shared = (
+            guides_only(whole, plan.site)
+            if whole is not None
+            else sentinelize(plan.site, plan.roles, None, guides_only=True)
+        )
     if shared is not None:
         try:
             warnings = builder.build(shared.site, staging / "work", staging / "site")

@@ -173,6 +173,24 @@ def sentinelize(
     return Sentinelized(key, shared, used)
 
 
+def guides_only(shared: Sentinelized, site: SitePlan) -> Sentinelized | None:
+    """``shared`` (a :func:`sentinelize` of ``site``) with the home pages, navigation and
+    site name as ``site`` has them: what ``guides_only=True`` gives for the same values,
+    without sentinelizing again (a guide's sentinels do not depend on the mode)."""
+    pages = {
+        path: text if "/" in path else site.pages[path] for path, text in shared.site.pages.items()
+    }
+    found = {s for path, text in pages.items() if "/" in path for s in SENTINEL.findall(text)}
+    values = {s: v for s, v in shared.values.items() if s in found}
+    if not values:
+        return None
+    return Sentinelized(
+        shared.key,
+        replace(shared.site, site_name=site.site_name, nav=site.nav, pages=pages),
+        values,
+    )
+
+
 class _Substitution:
     """Values to sentinels, longest value first (the tenant ID in a URL stays whole); a value
     held by several roles gets the sentinel of the first role in sorted order."""

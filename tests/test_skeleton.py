@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tenantdocs.errors import Location
@@ -9,6 +10,7 @@ from tenantdocs.sitebuild import SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
     fill_text,
+    guides_only,
     sentinel,
     sentinelize,
     skeleton_problem,
@@ -139,3 +141,23 @@ def test_a_value_that_begins_a_relative_link_target_keeps_its_text() -> None:
         "t1.png",
         "contoso-auto.html",
     }
+
+
+def test_the_guides_of_a_sentinel_plan_are_those_of_a_guides_only_plan() -> None:
+    # batch builds a tenant alone from the sentinel plan it was grouped with: its guides
+    # must carry what sentinelize(..., guides_only=True) gives them.
+    site = replace(
+        plan(f"# App\n\nSign in at {LOGIN} as Contoso Ltd.\n"),
+        pages={
+            "index.md": f"# Contoso Ltd\n\nHome of Contoso Ltd: {LOGIN}\n",
+            "app/index.md": f"# App\n\nSign in at {LOGIN} as Contoso Ltd.\n",
+        },
+    )
+    roles = [("tenant:name", "Contoso Ltd"), ("app:url", LOGIN)]
+    whole = sentinelize(site, roles, None)
+    expected = sentinelize(site, roles, None, guides_only=True)
+    assert whole is not None and expected is not None
+    assert whole.site.pages["index.md"] != site.pages["index.md"]  # the home has sentinels
+    derived = guides_only(whole, site)
+    assert derived is not None
+    assert (derived.site, dict(derived.values)) == (expected.site, dict(expected.values))
