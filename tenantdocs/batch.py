@@ -1,8 +1,10 @@
-"""Build a batch of planned tenants: shared MkDocs runs, parallel workers, publishing.
+"""Plan and build a batch of tenants: forked worker processes, shared MkDocs runs, publishing.
 
-Tenants that differ only in plain values share one MkDocs run (:mod:`tenantdocs.skeleton`);
-the others, and any group whose skeleton could not be filled in exactly, are built alone.
-Every tenant is built into a staging folder and swapped in only when complete.
+The workers plan the tenants (they get the planner by fork) and build them, a window at a
+time. Tenants that differ only in plain values share one MkDocs run
+(:mod:`tenantdocs.skeleton`); the others, and any group whose skeleton could not be filled
+in exactly, are built alone. Every tenant is built into a staging folder and swapped in
+only when complete.
 """
 
 from __future__ import annotations
