@@ -116,36 +116,21 @@ class SiteBuilder:
 
         from mkdocs import exceptions
         from mkdocs.commands.build import build
-        from mkdocs.config import load_config
 
         base_key = _base_key(plan.base_config)
         overrides = _overrides(plan, docs, site_dir)
         with _build_environment(), _captured_mkdocs_log() as records:
             try:
-                if plan.base_config is not None:
-                    config = load_config(str(plan.base_config), **overrides)
-                else:
-                    config = load_config(
-                        io.StringIO("{}"),
-                        config_file_path=str(work_dir / "mkdocs.yml"),
-                        **overrides,
-                    )
+                config = _load_config(plan, work_dir, overrides)
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
                 env = self._envs.get(base_key)
                 if env is None:
                     env = self._envs[base_key] = _listing_once(config.theme.get_env())
-                config.theme.get_env = lambda: env  # type: ignore[method-assign]
+                config.theme.get_env = lambda: env
                 build(config)
             except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
-                # MkDocs logs the reasons (each configuration error, …) before it aborts.
-                reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [
-                    str(exc)
-                ]
-                where = Location(plan.base_config) if plan.base_config else plan.sources[""]
-                raise SiteBuildError(
-                    [Problem(where, f"MkDocs: {reason}") for reason in reasons]
-                ) from None
+                raise _build_failed(plan, records, exc) from None
         return [_warning(plan, record) for record in records]
 
     def _conversions(self, base_key: str) -> Any:
@@ -734,7 +719,6 @@ class LiveSite:
     def _run(self, plan: SitePlan, site_dir: Path, *, dirty: bool) -> list[Problem]:
         from mkdocs import exceptions
         from mkdocs.commands.build import build
-        from mkdocs.config import load_config
         from mkdocs.plugins import BasePlugin
 
         live = self
@@ -748,34 +732,42 @@ class LiveSite:
         overrides = _overrides(plan, self.docs, site_dir)
         with _build_environment(), _captured_mkdocs_log() as records:
             try:
-                if plan.base_config is not None:
-                    config = load_config(str(plan.base_config), **overrides)
-                else:
-                    config = load_config(
-                        io.StringIO("{}"),
-                        config_file_path=str(self._work / "mkdocs.yml"),
-                        **overrides,
-                    )
+                config = _load_config(plan, self._work, overrides)
                 self._plugins = frozenset(config.plugins)
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 config.plugins["tenantdocs/page-order"] = PageOrder()
                 if self._env is None:
                     self._env = _listing_once(config.theme.get_env())
                 env = self._env
-                config.theme.get_env = lambda: env  # type: ignore[method-assign]
+                config.theme.get_env = lambda: env
                 if dirty:
                     # The 404 page and the sitemap show the navigation, which did not change.
                     config.theme.static_templates = set()
                 build(config, dirty=dirty)
             except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
-                reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [
-                    str(exc)
-                ]
-                where = Location(plan.base_config) if plan.base_config else plan.sources[""]
-                raise SiteBuildError(
-                    [Problem(where, f"MkDocs: {reason}") for reason in reasons]
-                ) from None
+                raise _build_failed(plan, records, exc) from None
         return [_warning(plan, r) for r in records if not r.getMessage().startswith(_DIRTY_NOTICE)]
+
+
+def _load_config(plan: SitePlan, work_dir: Path, overrides: dict[str, Any]) -> Any:
+    """MkDocs' configuration for ``plan``: its base configuration (or none) with ``overrides``."""
+    from mkdocs.config import load_config
+
+    if plan.base_config is not None:
+        return load_config(str(plan.base_config), **overrides)
+    return load_config(
+        io.StringIO("{}"), config_file_path=str(work_dir / "mkdocs.yml"), **overrides
+    )
+
+
+def _build_failed(
+    plan: SitePlan, records: Sequence[logging.LogRecord], exc: Exception
+) -> SiteBuildError:
+    """The error for a MkDocs run that aborted: the reasons MkDocs logged before it did
+    (each configuration error, …), located at the base configuration or the tenant file."""
+    reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [str(exc)]
+    where = Location(plan.base_config) if plan.base_config else plan.sources[""]
+    return SiteBuildError([Problem(where, f"MkDocs: {reason}") for reason in reasons])
 
 
 _DIRTY_NOTICE = "A 'dirty' build is being performed"
