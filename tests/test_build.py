@@ -483,3 +483,22 @@ def test_a_large_site_groups_its_navigation_and_each_page_carries_only_its_secti
     index = json.loads((tmp_path / "site" / "acme" / "search" / "search_index.json").read_text())
     locations = {doc["location"] for doc in index["docs"]}
     assert all(f"app-{i:02d}/index.html" in locations for i in range(90))
+
+
+def test_a_base_configuration_mkdocs_refuses_is_a_located_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sitebuild._build_failed: the reasons MkDocs logs before it aborts, at the base
+    # configuration; the tenant fails and keeps its previous site.
+    assert run("--tenant", "contoso") == 0
+    before = (project / "site" / "contoso" / "index.html").read_bytes()
+    (project / "templates" / "mkdocs.yml").write_text("theme:\n  name: no-such-theme\n")
+    capsys.readouterr()
+    assert run("--tenant", "contoso") == 1
+    [line] = capsys.readouterr().err.splitlines()
+    # (MkDocs ends the message with the themes installed: not ours to pin.)
+    assert line.startswith(
+        "templates/mkdocs.yml: error: MkDocs: Config value 'theme': Unrecognised theme name:"
+        " 'no-such-theme'. The available installed themes are: "
+    )
+    assert (project / "site" / "contoso" / "index.html").read_bytes() == before
