@@ -111,7 +111,7 @@ def build_all(
             planning = [pool.submit(_plan_here, item, learnt or None) for item in chunk]
             if running is not None:
                 results += running.finish(done)
-            planned: list[_Planned] = []
+            planned: list[_PlannedTenant] = []
             for future in planning:
                 outcome = future.result()
                 if isinstance(outcome, TenantResult):
@@ -172,7 +172,7 @@ def _run_chunk(items: list[Any]) -> list[Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Planned:
+class _PlannedTenant:
     """A tenant planned by a worker, with its sentinels if the worker put them in."""
 
     plan: TenantPlan
@@ -185,14 +185,14 @@ class _Planned:
     """The values given sentinels; None when none were put in."""
 
 
-def _plan_here(item: object, varying: frozenset[str] | None) -> _Planned | TenantResult:
+def _plan_here(item: object, varying: frozenset[str] | None) -> _PlannedTenant | TenantResult:
     outcome: Planned = _task[0](item)
     if isinstance(outcome, TenantResult):
         return outcome
     plan, reason = outcome
     if varying is None:
-        return _Planned(plan, reason)
-    return _Planned(plan, reason, sentinelize(plan.site, plan.roles, set(varying)), varying)
+        return _PlannedTenant(plan, reason)
+    return _PlannedTenant(plan, reason, sentinelize(plan.site, plan.roles, set(varying)), varying)
 
 
 @dataclass
@@ -218,7 +218,7 @@ class _Window:
     def start(
         cls,
         site: Path,
-        work: list[_Planned],
+        work: list[_PlannedTenant],
         learnt: frozenset[str],
         jobs: int,
         pool: concurrent.futures.Executor,
