@@ -90,6 +90,7 @@ def build_all(
     done: Callable[[TenantResult], None],
     plan: Callable[[_Item], Planned],
     window: int = WINDOW,
+    page_jobs: int = 1,
 ) -> list[TenantResult]:
     """Plan and build every tenant of ``work``, ``jobs`` at a time; each fails or succeeds alone.
 
@@ -98,7 +99,8 @@ def build_all(
     stream, ``window`` tenants at a time, so only their plans are held, and a window is
     planned while the one before is built. Tenants that differ only in plain values share
     one MkDocs run (:mod:`tenantdocs.skeleton`); the others, and any group whose skeleton
-    could not be filled in exactly, are built alone.
+    could not be filled in exactly, are built alone. With one job, a tenant built alone may
+    spread its pages over ``page_jobs`` processes (:class:`~tenantdocs.sitebuild.SiteBuilder`).
     """
     skeletons = _Skeletons(site, _SkeletonCache(site))
     results: list[TenantResult] = []
@@ -119,7 +121,9 @@ def build_all(
                     done(outcome)
                 else:
                     planned.append(outcome)
-            running = _Window.start(site, planned, learnt, jobs, pool, skeletons)
+            running = _Window.start(
+                site, planned, learnt, jobs, pool, skeletons, page_jobs if jobs <= 1 else 1
+            )
             learnt = running.varying
         if running is not None:
             results += running.finish(done)
@@ -213,6 +217,8 @@ class _Window:
     """Submitted work."""
     varying: frozenset[str]
     """The values given sentinels in this window."""
+    page_jobs: int = 1
+    """Processes a tenant built alone may spread its pages over."""
 
     @classmethod
     def start(
@@ -223,6 +229,7 @@ class _Window:
         jobs: int,
         pool: concurrent.futures.Executor,
         skeletons: _Skeletons,
+        page_jobs: int = 1,
     ) -> _Window:
         """Group the window's tenants and submit what can start now.
 
@@ -264,10 +271,11 @@ class _Window:
             skeletons,
             groups,
             [
-                pool.submit(_build_alone, site, plan, reason, share, shared)
+                pool.submit(_build_alone, site, plan, reason, share, shared, page_jobs)
                 for plan, reason, shared in alone
             ],
             varying,
+            page_jobs,
         )
         for key in [k for k in groups if skeletons.ready(k)]:
             window._fill_in(key)  # a skeleton kept from before, or built for the last window
@@ -279,7 +287,7 @@ class _Window:
         skeleton, problem, warnings = self.skeletons.result(key)
         if problem is not None:
             self.pending += [
-                self.pool.submit(_build_alone, self.site, plan, reason)
+                self.pool.submit(_build_alone, self.site, plan, reason, False, None, self.page_jobs)
                 for plan, reason, _ in members
             ]
             return
@@ -501,18 +509,24 @@ def _build_alone(
     reason: str,
     share: bool = False,
     shared: Sentinelized | None = None,
+    jobs: int = 1,
 ) -> list[TenantResult]:
-    return [_build_one(site, plan, reason, share, shared)]
+    return [_build_one(site, plan, reason, share, shared, jobs)]
 
 
 def _build_one(
-    site: Path, plan: TenantPlan, reason: str, share: bool, shared: Sentinelized | None
+    site: Path,
+    plan: TenantPlan,
+    reason: str,
+    share: bool,
+    shared: Sentinelized | None,
+    jobs: int,
 ) -> TenantResult:
     slug = plan.slug
     started = time.monotonic()
     staging = publish.staging_dir(site, slug)
     try:
-        warnings = _build_tenant_site(plan, staging, share, shared)
+        warnings = _build_tenant_site(plan, staging, share, shared, jobs)
         publish.swap_in(site, slug, staging / "site")
         publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
@@ -534,7 +548,11 @@ def _build_one(
 
 
 def _build_tenant_site(
-    plan: TenantPlan, staging: Path, share: bool, whole: Sentinelized | None = None
+    plan: TenantPlan,
+    staging: Path,
+    share: bool,
+    whole: Sentinelized | None = None,
+    jobs: int = 1,
 ) -> list[Problem]:
     """Build one tenant into ``staging/site`` with this process's builder.
 
@@ -542,9 +560,10 @@ def _build_tenant_site(
     sentinels for their values, so a guide another tenant already used is not converted
     again; the values are then put back. The sentinels come from ``whole`` (the tenant's
     sentinel plan, made when it was grouped) when given. When that could not be exact
-    (:func:`skeleton_problem`), the tenant is built again straightforwardly.
+    (:func:`skeleton_problem`), the tenant is built again straightforwardly. ``jobs``: the
+    processes its pages may be spread over.
     """
-    builder = _worker_builder()
+    builder = _worker_builder(jobs)
     shared = None
     if share:
         shared = (
@@ -569,10 +588,11 @@ def _build_tenant_site(
 
 
 @functools.cache
-def _worker_builder() -> SiteBuilder:
-    """This process's builder, kept warm for every tenant the process builds.
+def _worker_builder(jobs: int = 1) -> SiteBuilder:
+    """This process's builder (spreading pages over ``jobs`` processes), kept warm for every
+    tenant the process builds.
 
     Process pool workers can keep state only at module level; each forked worker gets a
     builder of its own on first use.
     """
-    return SiteBuilder()
+    return SiteBuilder(jobs=jobs)

@@ -187,7 +187,15 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         )
         # No worker processes to start for one tenant (the usual rebuild after an edit).
         jobs = min(selection.jobs, sum(not state.fresh for state in published.values()))
-        results += build_all(project.site, to_plan(), jobs, done, planner.plan)
+        results += build_all(
+            project.site,
+            to_plan(),
+            jobs,
+            done,
+            planner.plan,
+            # One tenant to build: its pages can have the cores the tenants would have had.
+            page_jobs=selection.jobs,
+        )
         if not selection.slugs and selection.shard is None:
             _prune(project.site, {t.slug for t, _ in tenants} | {r.slug for r in results})
         write_directory(project.site, known=unchanged)

@@ -11,6 +11,7 @@ translates MkDocs' failures into :class:`SiteBuildError` and its warnings into
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -19,12 +20,15 @@ import io
 import json
 import logging
 import os
+import pickle
 import posixpath
 import re
+import signal
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -72,10 +76,10 @@ class SitePlan:
 def build_site(plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
     """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings.
 
-    The straightforward build, with nothing kept from earlier builds: the reference every
-    faster way must match byte for byte.
+    The straightforward build: the docs written to disk, one plain MkDocs run, nothing kept
+    or shared. It is the reference every faster way must match byte for byte.
     """
-    return SiteBuilder().build(plan, work_dir, site_dir)
+    return SiteBuilder(plain=True).build(plan, work_dir, site_dir)
 
 
 class SiteBuilder:
@@ -93,26 +97,45 @@ class SiteBuilder:
     and lets Material make the index entries from them with each page's own URL, title,
     table of contents and metadata.
 
+    A builder also hands MkDocs the docs from memory rather than writing them for MkDocs to
+    read back, and with ``jobs`` above one spreads the pages of a site of at least
+    :data:`SPREAD_PAGES` pages over a forked copy of the process (:class:`_Spread`). A
+    ``plain`` builder does none of this (see :func:`build_site`).
+
     A builder assumes the base configuration's theme folder does not change while it lives:
     a caller that watches files (``serve``) makes a new builder when the base configuration
     or a theme override changes.
     """
 
-    def __init__(self, max_pages: int = 4096) -> None:
+    def __init__(self, max_pages: int = 4096, jobs: int = 1, *, plain: bool = False) -> None:
         self._max_pages = max_pages
+        self._jobs = jobs
+        self._plain = plain
+        self.spread_pages = (0, 0)
+        """Pages of the last build a forked copy converted and rendered (see :class:`_Spread`)."""
         self._envs: dict[str, Any] = {}
         self._converted: OrderedDict[tuple[str, str, str], list[_Conversion]] = OrderedDict()
         self._sections: OrderedDict[str, tuple[_Section, ...]] = OrderedDict()
+        self._spread: _Spread | None = None
+        self._made: list[tuple[Any, Any]] | None = None
+        """In a forked helper: the conversions and search sections it worked out."""
 
     def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
-        """Write the docs into ``work_dir`` and build the site into ``site_dir``; return warnings."""
+        """Build the site into ``site_dir`` (``work_dir`` holds MkDocs' docs folder); return
+        warnings."""
         docs = work_dir / "docs"
-        for docs_path, text in plan.pages.items():
-            _write(docs / docs_path, text.encode("utf-8"))
-        for docs_path, data in plan.files.items():
-            _write(docs / docs_path, data)
-        for docs_path, data in site_assets().items():
-            _write(docs / docs_path, data)
+        documents = {
+            **{path: text.encode("utf-8") for path, text in plan.pages.items()},
+            **plan.files,
+            **site_assets(),
+        }
+        # MkDocs settles a README beside an index itself, from the docs folder.
+        in_memory = not self._plain and not any(_stem(path) == "README" for path in documents)
+        if in_memory:
+            docs.mkdir(parents=True, exist_ok=True)  # MkDocs wants it, even empty
+        else:
+            for docs_path, data in documents.items():
+                _write(docs / docs_path, data)
 
         from mkdocs import exceptions
         from mkdocs.commands.build import build
@@ -123,15 +146,29 @@ class SiteBuilder:
             try:
                 config = _load_config(plan, work_dir, overrides)
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
-                config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
-                env = self._envs.get(base_key)
-                if env is None:
-                    env = self._envs[base_key] = _listing_once(config.theme.get_env())
-                config.theme.get_env = lambda: env
+                if in_memory:
+                    config.plugins["tenantdocs/documents"] = _documents(documents)
+                if not self._plain:
+                    self._keep_sharing(config, base_key)
+                if self._jobs > 1 and len(plan.pages) >= SPREAD_PAGES and hasattr(os, "fork"):
+                    self._spread = _Spread(self)
+                self.spread_pages = (0, 0)
                 build(config)
             except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
                 raise _build_failed(plan, records, exc) from None
+            finally:
+                if self._spread is not None:
+                    self.spread_pages = self._spread.close()
+                    self._spread = None
         return [_warning(plan, record) for record in records]
+
+    def _keep_sharing(self, config: Any, base_key: str) -> None:
+        """Have the run use and add to what this builder keeps."""
+        config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
+        env = self._envs.get(base_key)
+        if env is None:
+            env = self._envs[base_key] = _listing_once(config.theme.get_env())
+        config.theme.get_env = lambda: env
 
     def _conversions(self, base_key: str) -> Any:
         """A MkDocs plugin that converts each page's Markdown through this builder's cache."""
@@ -146,6 +183,18 @@ class SiteBuilder:
             ) -> str:
                 page.render = functools.partial(builder._render, base_key, page)
                 return markdown
+
+            # The pages are about to be converted, the navigation final.
+            def on_nav(self, nav: Any, /, *, config: Any, files: Any) -> Any:
+                if builder._spread is not None:
+                    builder._spread.convert(config, files, nav)
+                return nav
+
+            # The pages are converted and about to be rendered into the theme.
+            def on_env(self, env: Any, /, *, config: Any, files: Any) -> Any:
+                if builder._spread is not None:
+                    return builder._spread.render(env, config, files)
+                return env
 
             # Every plugin's configuration is final here, Material's search index made.
             def on_pre_build(self, *, config: Any) -> None:
@@ -165,6 +214,8 @@ class SiteBuilder:
         search = page.meta.get("search") or {}
         if search.get("exclude"):
             return
+        if self._spread is not None:
+            self._spread.take_renders(page)
         sections = self._sections.get(page.content)
         if sections is None:
             parser = Parser()
@@ -175,19 +226,34 @@ class SiteBuilder:
                 for s in parser.data
                 if not s.is_excluded()
             )
-            self._sections[page.content] = sections
-            while len(self._sections) > self._max_pages:
-                self._sections.popitem(last=False)
+            self._keep_sections(page.content, sections)
+            if self._made is not None:
+                self._made.append((page.content, sections))
+        if self._made is not None:
+            return  # a forked helper: its index is not written
         self._sections.move_to_end(page.content)
         for kept in sections:
             section = Section(kept.el, kept.depth)
             section.id, section.title, section.text = kept.id, [*kept.title], [*kept.text]
             index.create_entry_for_section(section, page.toc, page.url, page)
 
+    def _keep_sections(self, content: str, sections: tuple[_Section, ...]) -> None:
+        self._sections[content] = sections
+        while len(self._sections) > self._max_pages:
+            self._sections.popitem(last=False)
+
+    def _keep_conversion(self, key: tuple[str, str, str], conversion: _Conversion) -> None:
+        self._converted.setdefault(key, []).append(conversion)
+        self._converted.move_to_end(key)
+        while len(self._converted) > self._max_pages:
+            self._converted.popitem(last=False)
+
     def _render(self, base_key: str, page: Any, config: Any, files: Any) -> None:
         """MkDocs' ``Page.render``, or what it gave for the same Markdown and link targets."""
         from mkdocs.structure.pages import Page
 
+        if self._spread is not None:
+            self._spread.take_conversions(page)
         key = (base_key, page.file.src_uri, page.markdown)
         for done in self._converted.get(key, []):
             if done.lookups == {path: _target(files, path) for path in done.lookups}:
@@ -199,10 +265,10 @@ class SiteBuilder:
             Page.render(page, config, recording)  # type: ignore[arg-type]
         if recording.other_use:
             return  # the conversion used the files in a way not recorded: not kept
-        self._converted.setdefault(key, []).append(_Conversion.of(page, recording, records))
-        self._converted.move_to_end(key)
-        while len(self._converted) > self._max_pages:
-            self._converted.popitem(last=False)
+        conversion = _Conversion.of(page, recording, records)
+        self._keep_conversion(key, conversion)
+        if self._made is not None:
+            self._made.append((key, conversion))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +335,270 @@ class _Section:
     """The heading's pieces of text (empty: the page's title stands in)."""
     text: tuple[str, ...]
     """The section's pieces of text."""
+
+
+SPREAD_PAGES = 200
+"""Pages from which a site's MkDocs run is spread over two processes: below, forking and the
+results' trip back cost about what the second process saves."""
+
+_STATELESS_PLUGINS = frozenset(
+    {
+        "material.plugins.search.plugin.SearchPlugin",
+        "mkdocs.contrib.search.SearchPlugin",
+    }
+)
+"""Plugins whose page hooks keep nothing from one page for the next (search only adds each
+page's entries, in the order the pages are built): a forked copy renders a page as this
+process would."""
+
+
+class _Spread:
+    """One MkDocs run's pages spread over a forked copy of this process.
+
+    MkDocs converts every page's Markdown, then renders every page into the theme, each a
+    loop over all pages in one process. When each loop is about to start, a copy of the
+    process is forked that works through the pages from the last one back, handing each
+    page's result over as it goes, while this process works from the first one on; the two
+    meet where their speeds put them, and this process takes the copy's results from there:
+
+    - Conversions go into the builder's cache and are taken from there by the usual checks
+      (the page's Markdown after every plugin, what its links resolved to), so a page whose
+      Markdown came out differently in this process is converted again.
+    - Renders into the theme are spread only when every plugin of the run is one whose page
+      hooks keep nothing between pages (:data:`_STATELESS_PLUGINS`, tenantdocs' own): the copy
+      then renders each page from what this process has. The copy hands back each page's
+      HTML, what MkDocs logged while rendering it and Material's search sections of it; this
+      process still runs every plugin hook, in order, and writes every page.
+
+    Whatever the copy has not handed over when this process reaches a page (it failed, or
+    it is slow), this process does itself.
+    """
+
+    def __init__(self, builder: SiteBuilder) -> None:
+        self._builder = builder
+        self._nav: Any = None
+        self._converting: _Forked | None = None
+        self._rendering: _Forked | None = None
+        self._renders: dict[str, tuple[str, tuple[logging.LogRecord, ...]]] = {}
+        self._taken = [0, 0]
+
+    def convert(self, config: Any, files: Any, nav: Any) -> None:
+        """Fork the copy that converts the pages, from the last one back."""
+        from mkdocs.commands.build import _populate_page
+        from mkdocs.structure.files import InclusionLevel
+        from mkdocs.structure.pages import Page
+
+        self._nav = nav
+        pages = files.documentation_pages(inclusion=InclusionLevel.is_included)
+
+        def convert_back(hand_over: Callable[[str, Any], None]) -> None:
+            for file in reversed(pages):
+                made = self._builder._made = []
+                if file.page is None:
+                    Page(None, file, config)
+                _populate_page(file.page, config, files)
+                hand_over(file.src_uri, [(key, _portable_conversion(c)) for key, c in made])
+
+        self._converting = _Forked(convert_back)
+
+    def take_conversions(self, page: Any) -> None:
+        """Before a page is converted: keep what the copy has converted so far."""
+        self._converting = self._take(self._converting, page, self._keep_conversions, 0)
+
+    def _keep_conversions(self, src_uri: str, made: list[tuple[Any, Any]]) -> None:
+        for key, conversion in made:
+            self._builder._keep_conversion(key, conversion)
+
+    def render(self, env: Any, config: Any, files: Any) -> Any:
+        """Fork the copy that renders the pages from the last one back, if it can; the
+        environment this process renders with."""
+        from mkdocs.commands.build import _build_page
+        from mkdocs.structure.files import InclusionLevel
+
+        if self._converting is not None:
+            self._converting.close()
+            self._converting = None
+        plugins = [f"{type(p).__module__}.{type(p).__qualname__}" for p in config.plugins.values()]
+        if any(
+            name not in _STATELESS_PLUGINS and not name.startswith(f"{__name__}.")
+            for name in plugins
+        ):
+            return env
+        pages = files.documentation_pages(inclusion=InclusionLevel.is_included)
+        nav = self._nav
+
+        def render_back(hand_over: Callable[[str, Any], None]) -> None:
+            for file in reversed(pages):
+                rendered: dict[str, Any] = {}
+                made = self._builder._made = []
+                _build_page(file.page, config, pages, nav, _Rendering(env, rendered))  # type: ignore[arg-type]
+                hand_over(file.src_uri, (rendered.get(file.src_uri), made))
+
+        self._rendering = _Forked(render_back)
+        return _Rendering(env, self)
+
+    def take_renders(self, page: Any) -> None:
+        """Before a page is rendered: keep what the copy has rendered so far."""
+        self._rendering = self._take(self._rendering, page, self._keep_render, 1)
+
+    def _keep_render(self, src_uri: str, done: tuple[Any, list[tuple[Any, Any]]]) -> None:
+        rendered, made = done
+        if rendered is not None:
+            self._renders[src_uri] = rendered
+        for content, sections in made:
+            self._builder._keep_sections(content, sections)
+
+    def _take(
+        self, copy: _Forked | None, page: Any, keep: Callable[[str, Any], None], loop: int
+    ) -> _Forked | None:
+        """Keep what ``copy`` handed over so far; None once it has done ``page`` (and so
+        every page after it: it works from the last one back)."""
+        if copy is None:
+            return None
+        for key, value in copy.ready():
+            keep(key, value)
+        if page.file.src_uri not in copy.handed_over:
+            return copy
+        self._taken[loop] = len(copy.handed_over)
+        copy.close()
+        return None
+
+    def rendered(self, page: Any) -> str | None:
+        """The copy's HTML of ``page``, its log replayed; None: render it here."""
+        self.take_renders(page)
+        done = self._renders.pop(page.file.src_uri, None)
+        if done is None:
+            return None
+        for record in done[1]:
+            logging.getLogger(record.name).handle(record)
+        return done[0]
+
+    def close(self) -> tuple[int, int]:
+        """End the copies still running; how many pages this process took from them
+        (converted, rendered)."""
+        for forked in (self._converting, self._rendering):
+            if forked is not None:
+                forked.close()
+        self._converting = self._rendering = None
+        return self._taken[0], self._taken[1]
+
+
+class _Rendering:
+    """A theme environment whose templates render a page through ``through``.
+
+    In the forked copy ``through`` is a dictionary the HTML is put into (the page is then
+    left unwritten); in this process it is the :class:`_Spread` with the copy's HTML.
+    """
+
+    def __init__(self, env: Any, through: dict[str, Any] | _Spread) -> None:
+        self._env = env
+        self._through = through
+
+    def get_template(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return _Template(self._env.get_template(name, *args, **kwargs), self._through)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    template: Any
+    through: dict[str, Any] | _Spread
+
+    def render(self, context: Any) -> str:
+        page = context.get("page")
+        if page is None:
+            return str(self.template.render(context))
+        if isinstance(self.through, _Spread):
+            done = self.through.rendered(page)
+            return done if done is not None else str(self.template.render(context))
+        with _recorded_mkdocs_log() as records:
+            output = self.template.render(context)
+        self.through[page.file.src_uri] = (output, tuple(_portable(r) for r in records))
+        return ""  # nothing written: this process hands the HTML over
+
+
+class _Forked:
+    """A forked copy of this process running ``work(hand_over)``.
+
+    The copy hands over each result (a key and a value, pickled) as soon as it has it; this
+    process takes what has arrived without waiting (:meth:`ready`).
+    """
+
+    _HEADER = struct.Struct("!Q")
+
+    def __init__(self, work: Callable[[Callable[[str, Any], None]], None]) -> None:
+        import fcntl  # forking is for POSIX systems only
+
+        read, write = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # Linux: room for a few pages
+            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 1 << 20)
+        pid = os.fork()
+        if pid == 0:  # the copy: whatever happens, it ends here
+            try:
+                os.close(read)
+
+                def hand_over(key: str, value: Any) -> None:
+                    data = pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL)
+                    view = memoryview(self._HEADER.pack(len(data)) + data)
+                    while view:
+                        view = view[os.write(write, view) :]
+
+                work(hand_over)
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.set_blocking(read, False)
+        self._pid: int | None = pid
+        self._read = read
+        self._buffer = bytearray()
+        self.handed_over: set[str] = set()
+        """Keys of the results taken so far."""
+
+    def ready(self) -> list[tuple[str, Any]]:
+        """The results handed over since the last call (none once the copy is closed)."""
+        if self._pid is None:
+            return []
+        while True:
+            try:
+                data = os.read(self._read, 1 << 20)
+            except BlockingIOError:
+                break
+            if not data:
+                break  # the copy ended
+            self._buffer += data
+        results = []
+        size = self._HEADER.size
+        while len(self._buffer) >= size:
+            (length,) = self._HEADER.unpack_from(self._buffer)
+            if len(self._buffer) < size + length:
+                break
+            key, value = pickle.loads(self._buffer[size : size + length])
+            del self._buffer[: size + length]
+            self.handed_over.add(key)
+            results.append((key, value))
+        return results
+
+    def close(self) -> None:
+        """Stop the copy and take nothing more from it."""
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.close(self._read)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+
+def _portable(record: logging.LogRecord) -> logging.LogRecord:
+    """``record`` as it can be pickled: its message formatted, no traceback."""
+    record = copy.copy(record)
+    record.msg, record.args, record.exc_info = record.getMessage(), None, None
+    return record
+
+
+def _portable_conversion(conversion: _Conversion) -> _Conversion:
+    return replace(conversion, log=tuple(_portable(r) for r in conversion.log))
 
 
 def _material_index(index: Any) -> bool:
@@ -526,6 +856,49 @@ def _download_links(downloads: frozenset[str]) -> Any:
             return mark_downloads(html, page.file.src_uri, downloads)
 
     return DownloadLinks()
+
+
+def _documents(documents: Mapping[str, bytes]) -> Any:
+    """A MkDocs plugin (added in-process) that hands MkDocs the docs from memory.
+
+    Writing a tenant's docs only for MkDocs to read them back cost as much as converting a
+    tenant's pages. The files are the ones MkDocs would have found in the docs folder, in the
+    order it walks it, with what reading them would give (pages with universal newlines,
+    other files byte for byte); a theme file is left out where a doc file takes its place,
+    as MkDocs does. Other plugins see them as MkDocs would have listed them.
+    """
+    from mkdocs.plugins import BasePlugin, event_priority
+    from mkdocs.structure.files import File, Files
+
+    class Documents(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
+        @event_priority(100)  # before every other plugin
+        def on_files(self, files: Any, /, *, config: Any) -> Any:
+            ours = []
+            for path in sorted(documents, key=_walk_order):
+                file = File(path, config.docs_dir, config.site_dir, config.use_directory_urls)
+                data = documents[path]
+                if file.is_documentation_page():
+                    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                file.content_bytes = data
+                ours.append(file)
+            taken = {file.src_uri for file in ours}
+            return Files([*ours, *(file for file in files if file.src_uri not in taken)])
+
+    return Documents()
+
+
+def _walk_order(path: str) -> tuple[tuple[int, Any], ...]:
+    """Sorts docs paths as MkDocs walks the docs folder: in each folder its files (an index
+    first, then by name), then its folders by name."""
+    *folders, name = path.split("/")
+    return (
+        *((1, folder) for folder in folders),
+        (0, (_stem(name) not in ("index", "README"), name)),
+    )
+
+
+def _stem(path: str) -> str:
+    return posixpath.splitext(posixpath.basename(path))[0]
 
 
 def _read_base(path: Path | None) -> dict[str, Any]:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tenantdocs import batch, pipeline, skeleton
+from tenantdocs import batch, pipeline, sitebuild, skeleton
 from tenantdocs.cli import main
 from tenantdocs.errors import Location
 from tenantdocs.pipeline import (
@@ -271,3 +273,172 @@ def test_pages_with_the_same_html_share_sections_but_keep_their_own_entries(
         ("alpha/index.html", "Delta"),
         ("alpha/index.html#sign-in-url", "Sign-in URL"),
     ]
+
+
+# --- one site's pages spread over two processes -----------------------------------------
+
+SPREAD_GUIDE = """# Configure {app}
+
+## Sign in at https://login.example.com/{number}/saml2
+
+1. Paste `https://login.example.com/{number}/saml2` into *Sign-in URL*.
+2. See [the next guide](../{other}/index.md#configure-{other}) and
+   [a missing one](../missing/index.md).
+
+| Setting | Value |
+| --- | --- |
+| Issuer | https://sts.example.com/{number}/ |
+"""
+
+
+def spread_plan(pages: int, base_config: Path | None = None) -> SitePlan:
+    """A site of ``pages`` guides linking to each other, one link broken in each."""
+    apps = [f"app-{n:03d}" for n in range(pages)]
+    texts = {"index.md": "# Home\n\nWelcome.\n"}
+    for number, app in enumerate(apps):
+        other = apps[(number + 1) % pages]
+        texts[f"{app}/index.md"] = SPREAD_GUIDE.format(app=app, number=number, other=other)
+    nav: list[NavItem] = [
+        {"Home": "index.md"},
+        {"Apps": [{app: f"{app}/index.md"} for app in apps]},
+    ]
+    sources = {"": Location(Path("tenants/x.yml"))}
+    return SitePlan("Spread", texts, {}, nav, base_config, sources)
+
+
+def build_both_ways(
+    plan: SitePlan, root: Path, builder: SiteBuilder
+) -> tuple[list[str], list[str]]:
+    """The plan built by ``builder`` and by :func:`build_site`; both warnings' messages."""
+    ours = builder.build(plan, root / "work", root / "fast")
+    theirs = build_site(plan, root / "ref-work", root / "ref")
+    assert tree(root / "fast") == tree(root / "ref")
+    return [p.message for p in ours], [p.message for p in theirs]
+
+
+def test_a_site_spread_over_two_processes_is_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the threshold a copy of the process converts and renders pages from the last
+    one back; the site and the warnings (logged in the copy, replayed here) are the
+    straightforward build's, and the copy did take part in both loops."""
+    monkeypatch.setattr(sitebuild, "SPREAD_PAGES", 10)
+    base = tmp_path / "mkdocs.yml"
+    # Absolute links warned about while converting: the copy's log must come back.
+    base.write_text("validation:\n  links:\n    absolute_links: warn\n")
+    plan = spread_plan(40, base)
+    pages = dict(plan.pages)
+    pages["app-039/index.md"] += "\nSee [the root](/index.md).\n"
+    plan = replace(plan, pages=pages)
+    builder = SiteBuilder(jobs=2)
+    ours, theirs = build_both_ways(plan, tmp_path, builder)
+    assert ours == theirs
+    assert any("app-039/index.md" in message for message in ours)
+    converted, rendered = builder.spread_pages
+    assert 0 < converted < 41 and 0 < rendered < 41
+
+
+HOOKS = """
+import os
+
+seen = {"markdown": 0, "context": 0}
+
+
+def on_pre_build(config):
+    seen.update(markdown=0, context=0)
+
+
+def on_page_markdown(markdown, page, config, files):
+    if os.getpid() != int(os.environ["PARENT_PID"]) and os.environ.get("FAIL_IN_COPY"):
+        raise RuntimeError("only in the copy")
+    seen["markdown"] += 1
+    return markdown + f"\\n\\nConverted {seen['markdown']}.\\n"
+
+
+def on_page_context(context, page, config, nav):
+    seen["context"] += 1
+    page.meta["description"] = f"Rendered {seen['context']}"
+    return context
+"""
+
+
+def hooked_plan(root: Path, monkeypatch: pytest.MonkeyPatch) -> SitePlan:
+    """A 30-guide site, spread, whose base configuration has :data:`HOOKS`."""
+    monkeypatch.setattr(sitebuild, "SPREAD_PAGES", 10)
+    monkeypatch.setenv("PARENT_PID", str(os.getpid()))
+    (root / "hooks.py").write_text(HOOKS)
+    base = root / "mkdocs.yml"
+    base.write_text(f"hooks:\n  - {root / 'hooks.py'}\n")
+    return spread_plan(30, base)
+
+
+def test_a_plugin_that_counts_pages_keeps_the_spread_site_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin that numbers the pages as it sees them gives the copy other Markdown (so
+    its conversions are not taken) and other page contexts: pages are rendered into the
+    theme in the copy only when every plugin is known to keep no state between pages
+    (take that check out and the descriptions come out numbered from the copy)."""
+    builder = SiteBuilder(jobs=2)
+    ours, theirs = build_both_ways(hooked_plan(tmp_path, monkeypatch), tmp_path, builder)
+    assert ours == theirs
+    assert builder.spread_pages[1] == 0
+    page = (tmp_path / "fast" / "app-029" / "index.html").read_text()
+    assert '<meta name="description" content="Rendered 31">' in page
+
+
+def test_a_copy_that_fails_leaves_the_work_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAIL_IN_COPY", "1")
+    builder = SiteBuilder(jobs=2)
+    ours, theirs = build_both_ways(hooked_plan(tmp_path, monkeypatch), tmp_path, builder)
+    assert ours == theirs
+    assert builder.spread_pages == (0, 0)
+
+
+# --- docs handed to MkDocs from memory --------------------------------------------------
+
+
+def test_docs_from_memory_are_what_mkdocs_reads_from_the_docs_folder(tmp_path: Path) -> None:
+    """MkDocs walks the docs folder an index first, then files by name, then folders by
+    name (``a/`` before ``a-b/``, though ``-`` sorts before ``/``): the pages' order shows in
+    the search index. Reading a page gives universal newlines (the front matter of a page
+    with Windows or old Mac line ends is found) and drops a byte-order mark."""
+    pages = {
+        "index.md": "# Home\n",
+        "a-b/index.md": "# A-B\n",
+        "a/zz.md": "# ZZ\n",
+        "a/aa.md": "# AA\n",
+        "a/index.md": "\ufeff---\r\ntitle: Windows\r\n---\r\n\r\n# A\r\n\r\nText.\r\n",
+        "b/index.md": "---\rtitle: Old Mac\r---\r\r# B\r",
+    }
+    nav: list[NavItem] = [{"Home": "index.md"}, {"A": "a/index.md"}, {"B": "b/index.md"}]
+    plan = SitePlan(
+        "Memory", pages, {"a/x.txt": b"one\r\ntwo\r"}, nav, None, {"": Location(tmp_path)}
+    )
+    ours, theirs = build_both_ways(plan, tmp_path, SiteBuilder())
+    assert ours == theirs
+    assert not any((tmp_path / "work" / "docs").iterdir())  # nothing written for MkDocs
+    index = json.loads((tmp_path / "fast" / "search" / "search_index.json").read_text())
+    locations = [d["location"] for d in index["docs"] if "#" not in d["location"]]
+    assert locations == [
+        "index.html",
+        "a/index.html",
+        "a/aa.html",
+        "a/zz.html",
+        "a-b/index.html",
+        "b/index.html",
+    ]
+    assert "<title>Windows - Memory</title>" in (tmp_path / "fast" / "a" / "index.html").read_text()
+
+
+def test_a_readme_beside_an_index_is_settled_by_mkdocs_from_the_docs_folder(
+    tmp_path: Path,
+) -> None:
+    pages = {"index.md": "# Home\n", "a/index.md": "# Index\n", "a/README.md": "# Readme\n"}
+    plan = SitePlan("Readme", pages, {}, [{"Home": "index.md"}], None, {"": Location(tmp_path)})
+    ours, theirs = build_both_ways(plan, tmp_path, SiteBuilder())
+    assert ours == theirs
+    assert any("README.md" in message for message in ours)
+    assert "Index" in (tmp_path / "fast" / "a" / "index.html").read_text()
