@@ -54,6 +54,7 @@ from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
     fill_text,
+    revalued,
     sentinelize,
     skeleton_problem,
 )
@@ -262,6 +263,8 @@ class _SentinelPlans:
         pages = dict(home.site.pages) if home is not None else dict(top)
         values = dict(home.values) if home is not None else {}
         guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
+        # What each guide's page was the last time, for an edit of values only.
+        before = {key[0]: (key[2], done) for key, done in self._guides.items()}
         for path, text in site.pages.items():
             if path in top:
                 continue
@@ -272,8 +275,7 @@ class _SentinelPlans:
             if key in self._guides:
                 guides[key] = self._guides[key]
             else:
-                alone = SitePlan("", {path: text}, {}, [], None, {})
-                guides[key] = sentinelize(alone, own, None, guides_only=True)
+                guides[key] = self._sentinelized(path, text, own, *before.get(path, ((), None)))
             done = guides[key]
             pages[path] = done.site.pages[path] if done is not None else text
             values.update(done.values if done is not None else {})
@@ -287,6 +289,23 @@ class _SentinelPlans:
             pages={path: pages[path] for path in site.pages},
         )
         return Sentinelized("", shared, values)
+
+    @staticmethod
+    def _sentinelized(
+        path: str,
+        text: str,
+        own: tuple[tuple[str, str], ...],
+        last_roles: tuple[tuple[str, str], ...],
+        last: Sentinelized | None,
+    ) -> Sentinelized | None:
+        """A guide with its own roles as sentinels; its form of the last rebuild (``last``,
+        made for ``last_roles``), with the new values, when only they changed."""
+        if last is not None and [r for r, _ in last_roles] == [r for r, _ in own]:
+            found = revalued(last, text, own)
+            if found is not None:
+                return found
+        alone = SitePlan("", {path: text}, {}, [], None, {})
+        return sentinelize(alone, own, None, guides_only=True)
 
 
 class Preview:

@@ -173,6 +173,32 @@ def sentinelize(
     return Sentinelized(key, shared, used)
 
 
+def revalued(
+    done: Sentinelized, text: str, roles: Sequence[tuple[str, str]]
+) -> Sentinelized | None:
+    """``done`` (a :func:`sentinelize` of a one-guide plan) for the same guide with other
+    values: its sentinels kept where ``text`` holds the new values; None unless exact.
+
+    An edit that changes only values (a metadata file every guide shows) leaves every
+    guide's shape as it was; sentinelizing hundreds of guides again takes about a second.
+    Each new value must pass what :func:`sentinelize` asks of a value (plain, no space
+    around it, not a relative link target), and the sentinels filled in with the new values
+    must give ``text`` exactly: a value changed where it was kept as it is (a heading) or
+    roles that agreed and now differ make the text differ, and the guide is sentinelized
+    again.
+    """
+    (shape,) = done.site.pages.values()
+    new = {sentinel(role): value for role, value in roles}
+    if not done.values.keys() <= new.keys():
+        return None
+    used = {s: new[s] for s in done.values}
+    if any(not PLAIN.fullmatch(v) or v.strip() != v for v in used.values()):
+        return None
+    if _relative_links(set(used.values()), [text]) or fill_text(shape, used) != text:
+        return None
+    return replace(done, values=used)
+
+
 def guides_only(shared: Sentinelized, site: SitePlan) -> Sentinelized | None:
     """``shared`` (a :func:`sentinelize` of ``site``) with the home pages, navigation and
     site name as ``site`` has them: what ``guides_only=True`` gives for the same values,

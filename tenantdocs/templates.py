@@ -8,7 +8,9 @@ one :class:`TemplateError`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -262,6 +264,7 @@ class _Scanner:
         self._cache = cache
         self._previous = cache or ScanCache()
         self._kept = ScanCache()
+        self._links: dict[str, bool] = {}
         self._targets: dict[str, list[tuple[str, int]]] = {}
         """:func:`relative_targets` of each part's text read so far (from the part's scan)."""
         self._parser = markdown_parser()
@@ -281,10 +284,22 @@ class _Scanner:
         # only when there is one.
         step = path
         while step != self.root:
-            if step.is_symlink():
+            if self._is_link(str(step)):
                 return linked_outside(path, self.real_root)
             step = step.parent
         return False
+
+    def _is_link(self, path: str) -> bool:
+        """Whether ``path`` is a symbolic link, asked once per scanner (an app folder is
+        asked about for each of its files)."""
+        found = self._links.get(path)
+        if found is None:
+            try:
+                found = stat.S_ISLNK(os.lstat(path).st_mode)
+            except (OSError, ValueError):
+                found = False
+            self._links[path] = found
+        return found
 
     def scan(self, path: Path, assets: tuple[str, ...] = ()) -> ScannedTemplate | None:
         if not path.is_file():
@@ -432,18 +447,29 @@ def _is_app(folder: Path) -> bool:
 
 
 def _assets(folder: Path) -> tuple[Path, ...]:
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        hidden = any(part.startswith(".") for part in relative.parts)
-        if (
-            path.is_file()
-            and not path.is_symlink()
-            and not hidden
-            and str(relative) not in _NOT_ASSETS
-        ):
-            found.append(relative)
-    return tuple(found)
+    """The files of an app folder that pages may show or link to, sorted by their parts:
+    regular files only (no symbolic links, not below one), nothing hidden, not the app's
+    own guide and app files. Read with one directory listing per folder (an edit in the
+    preview lists every app folder again)."""
+    found: list[str] = []
+
+    def walk(directory: str, prefix: str) -> None:
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except (PermissionError, NotADirectoryError, FileNotFoundError):
+            return  # unreadable, or gone meanwhile: nothing from it
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relative = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                walk(entry.path, relative + "/")
+            elif entry.is_file(follow_symlinks=False) and relative not in _NOT_ASSETS:
+                found.append(relative)
+
+    walk(str(folder), "")
+    return tuple(Path(relative) for relative in sorted(found, key=lambda r: r.split("/")))
 
 
 def _app_defaults(

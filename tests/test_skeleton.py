@@ -11,6 +11,7 @@ from tenantdocs.skeleton import (
     SENTINEL,
     fill_text,
     guides_only,
+    revalued,
     sentinel,
     sentinelize,
     skeleton_problem,
@@ -161,3 +162,49 @@ def test_the_guides_of_a_sentinel_plan_are_those_of_a_guides_only_plan() -> None
     derived = guides_only(whole, site)
     assert derived is not None
     assert (derived.site, dict(derived.values)) == (expected.site, dict(expected.values))
+
+
+GUIDE = "# Configure\n\nSign in at {url}, then see [the guide](guide.html).\n"
+
+
+def guide_plan(url: str, text: str = GUIDE) -> SitePlan:
+    """A one-guide plan, as the preview sentinelizes each guide."""
+    return SitePlan("", {"app/index.md": text.format(url=url)}, {}, [], None, {})
+
+
+def test_a_guide_whose_values_changed_keeps_its_sentinels() -> None:
+    before = sentinelize(guide_plan(LOGIN), [("app:url", LOGIN)], None, guides_only=True)
+    assert before is not None
+    new = LOGIN + "/v2"
+    text = GUIDE.format(url=new)
+    after = revalued(before, text, [("app:url", new)])
+    assert after is not None
+    assert after.site == before.site
+    assert dict(after.values) == {sentinel("app:url"): new}
+    assert after == sentinelize(guide_plan(new), [("app:url", new)], None, guides_only=True)
+
+
+def test_a_guide_is_sentinelized_again_unless_its_new_values_fill_in_exactly() -> None:
+    before = sentinelize(guide_plan(LOGIN), [("app:url", LOGIN)], None, guides_only=True)
+    assert before is not None
+    cases = {
+        # Escaped on the way to the page: never filled in.
+        "not plain": LOGIN + "?a=1&b=2",
+        "space around it": LOGIN + " ",
+        # A relative link target is judged by its text (MkDocs, the download marks).
+        "relative link": "guide.html",
+    }
+    for why, new in cases.items():
+        text = GUIDE.format(url=new)
+        assert revalued(before, text, [("app:url", new)]) is None, why
+    # A value changed where it was kept as it is (a heading): the page's text differs.
+    heading = "# Sign in to {name}\n\nSign in at {url}.\n"
+    roles = [("app:name", "Litware CRM"), ("app:url", LOGIN)]
+    text = heading.format(name="Litware CRM", url=LOGIN)
+    kept = sentinelize(guide_plan(LOGIN, text), roles, None, guides_only=True)
+    assert kept is not None and kept.site.pages["app/index.md"].startswith("# Sign in to Lit")
+    renamed = heading.format(name="Litware CRM Online", url=LOGIN)
+    assert revalued(kept, renamed, [("app:name", "Litware CRM Online"), ("app:url", LOGIN)]) is None
+    new = LOGIN + "/v2"
+    # Its role is gone.
+    assert revalued(before, GUIDE.format(url=new), [("app:other", new)]) is None
