@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -166,9 +165,12 @@ class _Filled:
     def refill(self, target: Path, paths: Sequence[str]) -> None:
         """Write each output path into ``target`` from the skeleton with the values (never
         through a link: every file written is the served site's own)."""
+        folders: set[Path] = set()
         for path in paths:
             out = target / path
-            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.parent not in folders:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(out.parent)
             out.unlink(missing_ok=True)
             source = self.skeleton / path
             if not source.is_file():
@@ -190,14 +192,9 @@ class _Filled:
             return _Refused("MkDocs warned on the last build", plain=False)
         changed, found = live.update(shared.site, self.skeleton)
         outputs = live.outputs(changed)
-        with tempfile.TemporaryDirectory(dir=self.skeleton.parent) as checked:
-            for path in outputs:
-                if (self.skeleton / path).is_file():
-                    (Path(checked) / path).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(self.skeleton / path, Path(checked) / path)
-            problem = skeleton_problem(Path(checked), shared.values)
-            if problem is not None:
-                return _Refused(problem, plain=True)
+        problem = skeleton_problem(self.skeleton, shared.values, outputs)
+        if problem is not None:
+            return _Refused(problem, plain=True)
         self.quiet = self.quiet and not found
         # A sentinel gone from the plan is gone from every page that changed with it; the
         # pages holding a sentinel whose value changed are filled in again.

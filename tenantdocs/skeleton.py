@@ -29,7 +29,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -273,12 +273,16 @@ def _heading_lines(text: str) -> str:
     return "\n".join(_HEADING_LINE.findall(text))
 
 
-def skeleton_problem(output: Path, sentinels: Mapping[str, str]) -> str | None:
+def skeleton_problem(
+    output: Path, sentinels: Mapping[str, str], only: Iterable[str] | None = None
+) -> str | None:
     """Why a built skeleton cannot be filled in exactly, or None when it can.
 
-    ``sentinels`` maps each sentinel of the plan to a value it stands for.
+    ``sentinels`` maps each sentinel of the plan to a value it stands for. ``only``: the
+    output paths (relative) to look at, when not the whole folder.
     """
-    for path in sorted(output.rglob("*")):
+    paths = output.rglob("*") if only is None else (output / path for path in only)
+    for path in sorted(paths):
         if not path.is_file():
             continue
         # The whole site is read: plain byte searches (bytes.lower() folds ASCII only, and
