@@ -18,6 +18,7 @@ import random
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -442,3 +443,31 @@ def test_a_readme_beside_an_index_is_settled_by_mkdocs_from_the_docs_folder(
     assert ours == theirs
     assert any("README.md" in message for message in ours)
     assert "Index" in (tmp_path / "fast" / "a" / "index.html").read_text()
+
+
+def test_a_builder_lists_the_installed_themes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MkDocs reads every installed package's entry points for the themes on each
+    configuration load; a builder's builds read them once, and leave MkDocs' own function
+    in place after."""
+    import importlib.metadata
+
+    import mkdocs.utils
+
+    groups: list[str] = []
+    real = importlib.metadata.entry_points
+
+    def entry_points(**kwargs: Any) -> Any:
+        groups.append(kwargs["group"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(mkdocs.utils, "entry_points", entry_points)
+    original = mkdocs.utils.get_themes
+    builder = SiteBuilder()
+    for number in range(3):
+        plan = search_plan(f"Site {number}", {"alpha": "Alpha"})
+        builder.build(plan, tmp_path / f"work-{number}", tmp_path / f"site-{number}")
+    assert groups == ["mkdocs.themes"]
+    assert mkdocs.utils.get_themes is original
+    assert "Site 2" in (tmp_path / "site-2" / "index.html").read_text()
