@@ -371,7 +371,7 @@ class Preview:
             kept.forget()
         kept.tenant = tenant
         apps = []
-        files: dict[Path, str] = {}
+        files: dict[str, str] = {}
         for name in tenant.app_names(templates.apps):
             app = templates.apps[name]
             parts = tuple(templates.parts(app))
@@ -455,19 +455,21 @@ class Preview:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _source(self, tenant: Tenant, app: str, files: dict[Path, str]) -> str:
+    def _source(self, tenant: Tenant, app: str, files: dict[str, str]) -> str:
         """What the app's metadata comes from, as the key its kept plan is valid for."""
         ref = metadata_source(tenant, app)
         if ref is None:
             return ""
         if ref.kind != "file":
             return f"{ref.kind}:{ref.value}"
-        path = local_metadata_path(self.project.tenants, ref.value)
-        if path is None or not path.is_file():
-            return f"missing:{ref.value}"  # planned again each time: it reports the problem
-        if path not in files:
-            files[path] = hashlib.sha256(read_metadata_file(path)).hexdigest()
-        return files[path]
+        if ref.value not in files:  # looked up once per rebuild, however many apps use it
+            path = local_metadata_path(self.project.tenants, ref.value)
+            if path is None or not path.is_file():
+                # Planned again each time: it reports the problem.
+                files[ref.value] = f"missing:{ref.value}"
+            else:
+                files[ref.value] = hashlib.sha256(read_metadata_file(path)).hexdigest()
+        return files[ref.value]
 
     def _write_directory(self) -> None:
         """List every tenant (built or not), so the directory doubles as a tenant switcher."""
