@@ -401,7 +401,7 @@ class _Spread:
                 _populate_page(file.page, config, files)
                 hand_over(file.src_uri, [(key, _portable_conversion(c)) for key, c in made])
 
-        self._converting = _Forked(convert_back)
+        self._converting = _Forked.start(convert_back)
 
     def take_conversions(self, page: Any) -> None:
         """Before a page is converted: keep what the copy has converted so far."""
@@ -436,8 +436,8 @@ class _Spread:
                 _build_page(file.page, config, pages, nav, _Rendering(env, rendered))  # type: ignore[arg-type]
                 hand_over(file.src_uri, (rendered.get(file.src_uri), made))
 
-        self._rendering = _Forked(render_back)
-        return _Rendering(env, self)
+        self._rendering = _Forked.start(render_back)
+        return _Rendering(env, self) if self._rendering is not None else env
 
     def take_renders(self, page: Any) -> None:
         """Before a page is rendered: keep what the copy has rendered so far."""
@@ -530,10 +530,26 @@ class _Forked:
 
     _HEADER = struct.Struct("!Q")
 
-    def __init__(self, work: Callable[[Callable[[str, Any], None]], None]) -> None:
+    @classmethod
+    def start(cls, work: Callable[[Callable[[str, Any], None]], None]) -> _Forked | None:
+        """The copy, started; None when the system cannot start one now (out of processes
+        or file descriptors): this process then does all the work, as it would anyway."""
+        try:
+            read, write = os.pipe()
+        except OSError:
+            return None
+        try:
+            return cls(work, read, write)
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return None
+
+    def __init__(
+        self, work: Callable[[Callable[[str, Any], None]], None], read: int, write: int
+    ) -> None:
         import fcntl  # forking is for POSIX systems only
 
-        read, write = os.pipe()
         with contextlib.suppress(OSError, AttributeError):  # Linux: room for a few pages
             fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 1 << 20)
         pid = os.fork()

@@ -10,6 +10,7 @@ turn, to show that it is what keeps a case exact.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
@@ -394,6 +395,24 @@ def test_a_copy_that_fails_leaves_the_work_to_this_process(
     monkeypatch.setenv("FAIL_IN_COPY", "1")
     builder = SiteBuilder(jobs=2)
     ours, theirs = build_both_ways(hooked_plan(tmp_path, monkeypatch), tmp_path, builder)
+    assert ours == theirs
+    assert builder.spread_pages == (0, 0)
+
+
+def test_a_system_that_cannot_fork_now_gets_the_site_built_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of processes (``EAGAIN``) is not a reason to fail a tenant: the pages are then
+    all done by this process. (The limit cannot be reached for real here: root is exempt
+    from RLIMIT_NPROC, so fork is made to fail as it would.)"""
+
+    def no_fork() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(sitebuild, "SPREAD_PAGES", 10)
+    monkeypatch.setattr(os, "fork", no_fork)
+    builder = SiteBuilder(jobs=2)
+    ours, theirs = build_both_ways(spread_plan(20), tmp_path, builder)
     assert ours == theirs
     assert builder.spread_pages == (0, 0)
 
