@@ -171,6 +171,22 @@ def in_workers(
         return [result for future in futures for result in future.result()]
 
 
+def in_pool(
+    pool: concurrent.futures.Executor,
+    jobs: int,
+    task: Callable[..., _Result],
+    calls: Sequence[tuple[Any, ...]],
+) -> list[_Result]:
+    """``task(*args)`` for every ``calls`` item, by the ``jobs`` processes of a run's pool,
+    in order (``task`` and its arguments are pickled)."""
+    futures = [pool.submit(_call_chunk, task, chunk) for chunk in _chunks(list(calls), jobs * 4)]
+    return [result for future in futures for result in future.result()]
+
+
+def _call_chunk(task: Callable[..., _Result], calls: list[tuple[Any, ...]]) -> list[_Result]:
+    return [task(*args) for args in calls]
+
+
 def _run_chunk(items: list[Any]) -> list[Any]:
     return [_task[0](item) for item in items]
 
@@ -244,12 +260,14 @@ class _Window:
         # incremental rebuild) uses what the last run with several tenants learnt.
         here = varying_roles([p.plan.roles for p in work]) if len(work) > 1 else cache.varying()
         varying = frozenset(here) | learnt
-        for planned in work:
+        # The tenants the workers could not put the sentinels in for (the first window, or
+        # those of a window that shows more values varying) get them from the workers now.
+        redo = [i for i, p in enumerate(work) if varying and p.varying != varying]
+        calls = [(work[i].plan.site, work[i].plan.roles, set(varying)) for i in redo]
+        given = dict(zip(redo, in_pool(pool, jobs, sentinelize, calls), strict=True))
+        for index, planned in enumerate(work):
             plan, reason = planned.plan, planned.reason
-            if planned.varying == varying:
-                shared = planned.shared
-            else:
-                shared = sentinelize(plan.site, plan.roles, set(varying)) if varying else None
+            shared = given.get(index, planned.shared)
             if shared is None:
                 alone.append((plan, reason, None))
             else:
