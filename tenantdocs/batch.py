@@ -164,11 +164,10 @@ def _forked_pool(jobs: int, task: Callable[..., Any]) -> Iterator[concurrent.fut
 def in_workers(
     task: Callable[[_Item], _Result], items: Sequence[_Item], jobs: int
 ) -> list[_Result]:
-    """``task`` of every item, ``jobs`` at a time in forked processes, in the items' order."""
+    """``task`` of every item, ``jobs`` at a time in forked processes, in the items' order
+    (``task`` is handed over by the fork, not pickled)."""
     with _forked_pool(jobs, task) as pool:
-        # A few chunks per process: each task is a round trip between the processes.
-        futures = [pool.submit(_run_chunk, chunk) for chunk in _chunks(list(items), jobs * 4)]
-        return [result for future in futures for result in future.result()]
+        return in_pool(pool, jobs, _run_task, [(item,) for item in items])
 
 
 def in_pool(
@@ -179,6 +178,7 @@ def in_pool(
 ) -> list[_Result]:
     """``task(*args)`` for every ``calls`` item, by the ``jobs`` processes of a run's pool,
     in order (``task`` and its arguments are pickled)."""
+    # A few chunks per process: each is a round trip between the processes.
     futures = [pool.submit(_call_chunk, task, chunk) for chunk in _chunks(list(calls), jobs * 4)]
     return [result for future in futures for result in future.result()]
 
@@ -187,8 +187,8 @@ def _call_chunk(task: Callable[..., _Result], calls: list[tuple[Any, ...]]) -> l
     return [task(*args) for args in calls]
 
 
-def _run_chunk(items: list[Any]) -> list[Any]:
-    return [_task[0](item) for item in items]
+def _run_task(item: Any) -> Any:
+    return _task[0](item)
 
 
 @dataclass(frozen=True, slots=True)

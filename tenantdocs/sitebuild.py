@@ -112,7 +112,8 @@ class SiteBuilder:
         self._jobs = jobs
         self._plain = plain
         self.spread_pages = (0, 0)
-        """Pages of the last build a forked copy converted and rendered (see :class:`_Spread`)."""
+        """Pages of the last build taken from a forked copy: converted, rendered (see
+        :class:`_Spread`)."""
         self._envs: dict[str, Any] = {}
         self._converted: OrderedDict[tuple[str, str, str], list[_Conversion]] = OrderedDict()
         self._sections: OrderedDict[str, tuple[_Section, ...]] = OrderedDict()
@@ -152,7 +153,12 @@ class SiteBuilder:
                     config.plugins["tenantdocs/documents"] = _documents(documents)
                 if not self._plain:
                     self._keep_sharing(config, base_key)
-                if self._jobs > 1 and len(plan.pages) >= SPREAD_PAGES and hasattr(os, "fork"):
+                if (
+                    not self._plain
+                    and self._jobs > 1
+                    and len(plan.pages) >= SPREAD_PAGES
+                    and hasattr(os, "fork")
+                ):
                     self._spread = _Spread(self)
                 self.spread_pages = (0, 0)
                 build(config)
