@@ -42,7 +42,7 @@ from tenantdocs.certificates import (
 )
 from tenantdocs.errors import Location, display_path
 from tenantdocs.keys import KEYS, key_order, key_spec
-from tenantdocs.render import Page, escape_prose, join_parts, link_href
+from tenantdocs.render import Page, escape_prose, html_block, join_parts, link_href
 from tenantdocs.values import (
     Origin,
     ResolvedValue,
@@ -449,6 +449,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["prose"] = lambda text: Markup(escape_prose(str(text)))
+    env.filters["html_block"] = lambda block: Markup(html_block(str(block)))
     env.globals["states"] = CertificateState
     env.globals["warning_days"] = EXPIRY_WARNING.days
     return env

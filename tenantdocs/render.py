@@ -317,6 +317,38 @@ def with_title(markdown: str, title: str) -> str:
     return f'<h1 id="guide">{html.escape(title, quote=False)}</h1>\n\n{markdown}'
 
 
+_HTML_BLOCK_OPEN = "<!--tenantdocs:html\n"
+_HTML_BLOCK_CLOSE = "\n-->"
+_HTML_BLOCK = re.compile(
+    re.escape(_HTML_BLOCK_OPEN) + r"(.*?)" + re.escape(_HTML_BLOCK_CLOSE), re.DOTALL
+)
+_COMMENT_END = re.compile(r"--[\s!]*>")
+"""What ends a comment for one HTML parser or another (``-->``, ``--!>``, ``-- >``)."""
+
+
+def html_block(block: str) -> str:
+    """Markdown that brings the HTML ``block`` to the page as written, without parsing it.
+
+    Python-Markdown runs an HTML parser over each raw HTML block, and MkDocs another (for
+    anchors): the tables of a guide's closing section and of a tenant's home cost more to
+    convert than the guide's prose. Written as one comment they pass through whole; the site
+    build opens them again (:func:`open_html_blocks`) before any plugin sees the page. The
+    block must not hold ``id`` attributes (MkDocs would not see the anchors). Blank lines
+    inside are dropped; a block with what could end a comment stays raw HTML.
+    """
+    body = "\n".join(line for line in block.strip("\n").splitlines() if line.strip())
+    if _COMMENT_END.search(body):
+        return block
+    return f"{_HTML_BLOCK_OPEN}{body}{_HTML_BLOCK_CLOSE}"
+
+
+def open_html_blocks(page_html: str) -> str:
+    """A page's converted HTML with each :func:`html_block` in it put back as HTML."""
+    if _HTML_BLOCK_OPEN not in page_html:
+        return page_html
+    return _HTML_BLOCK.sub(lambda match: match.group(1), page_html)
+
+
 def join_parts(texts: Sequence[str]) -> str:
     """Join page parts so each starts a new Markdown block (a blank line between them)."""
     joined = ""

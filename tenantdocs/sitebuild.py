@@ -38,6 +38,7 @@ from urllib.parse import unquote
 from markupsafe import Markup
 
 from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
+from tenantdocs.render import open_html_blocks
 
 BUILD_ENVIRONMENT: Mapping[str, str] = MappingProxyType(
     {
@@ -148,6 +149,7 @@ class SiteBuilder:
             try:
                 with _themes_listed_once(self._themes):
                     config = _load_config(plan, work_dir, overrides)
+                config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 if in_memory:
                     config.plugins["tenantdocs/documents"] = _documents(documents)
@@ -882,6 +884,19 @@ def _download_links(downloads: frozenset[str]) -> Any:
     return DownloadLinks()
 
 
+def _html_blocks() -> Any:
+    """A MkDocs plugin (added in-process) that puts each :func:`tenantdocs.render.html_block`
+    of a page back as HTML before any other plugin sees the page."""
+    from mkdocs.plugins import BasePlugin, event_priority
+
+    class HtmlBlocks(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
+        @event_priority(100)
+        def on_page_content(self, html: str, /, *, page: Any, config: Any, files: Any) -> str:
+            return open_html_blocks(html)
+
+    return HtmlBlocks()
+
+
 def _documents(documents: Mapping[str, bytes]) -> Any:
     """A MkDocs plugin (added in-process) that hands MkDocs the docs from memory.
 
@@ -1131,6 +1146,7 @@ class LiveSite:
             try:
                 config = _load_config(plan, self._work, overrides)
                 self._plugins = frozenset(config.plugins)
+                config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 config.plugins["tenantdocs/page-order"] = PageOrder()
                 if self._env is None:

@@ -29,8 +29,8 @@ from tenantdocs.cli import main
 from tenantdocs.errors import Location
 from tenantdocs.metadata import parse_metadata
 from tenantdocs.pipeline import Project, Selection, load_template_set, load_tenants, plan_tenant
-from tenantdocs.render import Page
-from tenantdocs.sitebuild import SEARCH_SEPARATOR, mark_downloads, site_assets
+from tenantdocs.render import Page, html_block, open_html_blocks
+from tenantdocs.sitebuild import SEARCH_SEPARATOR, SitePlan, build_site, mark_downloads, site_assets
 from tenantdocs.sources import MetadataLoader
 from tenantdocs.values import (
     LoadedMetadata,
@@ -246,7 +246,9 @@ def test_shared_value_from_many_lines_names_a_few_and_counts_the_rest() -> None:
 
     apps = [f"app-{index}" for index in range(5)]
     pages = [_page(app, app, ("IssuerUri",)) for app in apps]
-    home = render_home("Acme", pages, [values(app, 10 + i) for i, app in enumerate(apps)], _NOW)
+    home = open_html_blocks(
+        render_home("Acme", pages, [values(app, 10 + i) for i, app in enumerate(apps)], _NOW)
+    )
     assert parse(home).values == [ENTITY_ID]
     assert (
         "<td>tenant file, app entry, tenants/acme.yml:10; tenant file, app entry,"
@@ -446,7 +448,10 @@ def _page(app: str, title: str, keys: tuple[str, ...] = ()) -> Page:
 
 
 def _markdown(text: str) -> str:
-    return markdown.Markdown(extensions=["toc", "tables", "admonition"]).convert(text)
+    """The page's HTML as the site build makes it (HTML blocks put back after conversion)."""
+    return open_html_blocks(
+        markdown.Markdown(extensions=["toc", "tables", "admonition"]).convert(text)
+    )
 
 
 def test_home_and_panels_escape_every_value() -> None:
@@ -470,6 +475,39 @@ def test_home_and_panels_escape_every_value() -> None:
     assert ">Acme &lt;i&gt;Ltd&lt;/i&gt; [x](y)</h1>" in home
     assert 'href="litware-crm/fed%20%3Cmeta%3E%26.xml"' in home
     assert 'href="fed%20%3Cmeta%3E%26.xml"' in guide
+
+
+HTML_HOOKS = """
+from pathlib import Path
+
+def on_page_content(html, page, config, files):
+    Path(config.site_dir).parent.joinpath("seen.html").write_text(html)
+    return html
+"""
+
+
+def test_html_blocks_reach_the_page_whole_before_any_plugin_sees_it(tmp_path: Path) -> None:
+    """The closing section's and the home's tables pass Markdown conversion as comments and
+    are opened again first of all plugins. A block holding what ends a comment stays raw
+    HTML (else the page would end the block early and show the rest as text); a plugin of
+    the base configuration sees the opened HTML (else it would get the comment)."""
+    inner = '<div class="x"><!-- a note --><p>after the note</p></div>'
+    table = "<table>\n\n<tr><td>v</td></tr>\n</table>"
+    assert html_block(inner) == inner
+    assert html_block(table).startswith("<!--")
+    page = f"# Guide\n\n{html_block(table)}\n\n{html_block(inner)}\n\nThe end.\n"
+    (tmp_path / "hooks.py").write_text(HTML_HOOKS)
+    base = tmp_path / "mkdocs.yml"
+    base.write_text(f"hooks:\n  - {tmp_path / 'hooks.py'}\n")
+    plan = SitePlan("T", {"index.md": page}, {}, [{"Home": "index.md"}], base, {"": Location(base)})
+    build_site(plan, tmp_path / "work", tmp_path / "site")
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "<table>\n<tr><td>v</td></tr>\n</table>" in html
+    assert inner in html
+    assert "tenantdocs:html" not in html
+    assert "tenantdocs:html" not in (tmp_path / "seen.html").read_text(encoding="utf-8")
+    index = (tmp_path / "site" / "search" / "search_index.json").read_text(encoding="utf-8")
+    assert "after the note" in index and "tenantdocs:html" not in index
 
 
 def test_panels_are_appended_after_the_guide_unchanged() -> None:
