@@ -162,12 +162,16 @@ def _forked_pool(jobs: int, task: Callable[..., Any]) -> Iterator[concurrent.fut
 
 
 def in_workers(
-    task: Callable[[_Item], _Result], items: Sequence[_Item], jobs: int
+    task: Callable[[_Item], _Result],
+    items: Sequence[_Item],
+    jobs: int,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[_Result]:
     """``task`` of every item, ``jobs`` at a time in forked processes, in the items' order
-    (``task`` is handed over by the fork, not pickled)."""
+    (``task`` is handed over by the fork, not pickled); ``meanwhile`` is run in this process
+    while they work."""
     with _forked_pool(jobs, task) as pool:
-        return in_pool(pool, jobs, _run_task, [(item,) for item in items])
+        return in_pool(pool, jobs, _run_task, [(item,) for item in items], meanwhile)
 
 
 def in_pool(
@@ -175,11 +179,15 @@ def in_pool(
     jobs: int,
     task: Callable[..., _Result],
     calls: Sequence[tuple[Any, ...]],
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[_Result]:
     """``task(*args)`` for every ``calls`` item, by the ``jobs`` processes of a run's pool,
-    in order (``task`` and its arguments are pickled)."""
+    in order (``task`` and its arguments are pickled); ``meanwhile`` is run in this process
+    while they work."""
     # A few chunks per process: each is a round trip between the processes.
     futures = [pool.submit(_call_chunk, task, chunk) for chunk in _chunks(list(calls), jobs * 4)]
+    if meanwhile is not None:
+        meanwhile()
     return [result for future in futures for result in future.result()]
 
 
@@ -605,12 +613,25 @@ def _build_tenant_site(
     return builder.build(plan.site, staging / "work", staging / "site")
 
 
-@functools.cache
 def _worker_builder(jobs: int = 1) -> SiteBuilder:
     """This process's builder (spreading pages over ``jobs`` processes), kept warm for every
     tenant the process builds.
 
     Process pool workers can keep state only at module level; each forked worker gets a
+    copy of the builder of the process that forked it (see :func:`warm_builder`), or a
     builder of its own on first use.
     """
-    return SiteBuilder(jobs=jobs)
+    builder = _process_builder()
+    builder.jobs = jobs
+    return builder
+
+
+@functools.cache
+def _process_builder() -> SiteBuilder:
+    return SiteBuilder()
+
+
+def warm_builder(base_config: Path | None, work_dir: Path) -> None:
+    """Get this process's builder ready (:meth:`SiteBuilder.warm`) for the processes that
+    will be forked from it: each would otherwise load MkDocs and compile the theme itself."""
+    _process_builder().warm(base_config, work_dir)

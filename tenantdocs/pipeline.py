@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 from tenantdocs import publish
 from tenantdocs.adminpages import add_guide_panels, render_home
-from tenantdocs.batch import Planned, TenantPlan, build_all, in_workers
+from tenantdocs.batch import Planned, TenantPlan, build_all, in_workers, warm_builder
 from tenantdocs.errors import (
     Location,
     Problem,
@@ -142,7 +143,13 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         if not published[tenant.slug].fresh
         for app in tenant.app_names(templates.apps)
     }
-    broken = app_template_errors(templates, lazy, renderer, sorted(needed), selection.jobs)
+    with tempfile.TemporaryDirectory(prefix="tenantdocs-warm-") as warm_dir:
+        # While the workers check the guides, this process loads MkDocs and the theme
+        # once for every process that will build.
+        warm = functools.partial(warm_builder, templates.base_config_path, Path(warm_dir))
+        broken = app_template_errors(
+            templates, lazy, renderer, sorted(needed), selection.jobs, meanwhile=warm
+        )
     if broken:
         raise TemplateError(broken)
     with publish.site_lock(project.site):
@@ -378,18 +385,20 @@ def app_template_errors(
     renderer: Renderer,
     names: Sequence[str],
     jobs: int = 1,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Problem]:
     """The errors in the guides and app files of apps ``names`` (scanned and compiled now).
 
     With ``jobs`` above one, a large set (a run of hundreds of tenants with their own apps)
-    is checked by that many worker processes; the scanned apps are kept here, the compiled
-    guides are not (each process that renders a guide compiles it again).
+    is checked by that many worker processes, while this process runs ``meanwhile``; the
+    scanned apps are kept here, the compiled guides are not (each process that renders a
+    guide compiles it again).
     """
     if jobs > 1 and len(names) >= PARALLEL_CHECK:
         check = functools.partial(_check_app, templates, lazy, renderer)
         errors = []
         for name, (app, problems, compiled) in zip(
-            names, in_workers(check, names, jobs), strict=True
+            names, in_workers(check, names, jobs, meanwhile), strict=True
         ):
             lazy.adopt(name, app, problems)
             errors += [p for p in problems if p.severity is Severity.ERROR]

@@ -110,7 +110,8 @@ class SiteBuilder:
 
     def __init__(self, max_pages: int = 4096, jobs: int = 1, *, plain: bool = False) -> None:
         self._max_pages = max_pages
-        self._jobs = jobs
+        self.jobs = jobs
+        """Processes a large site's pages may be spread over."""
         self._plain = plain
         self.spread_pages = (0, 0)
         """Pages of the last build taken from a forked copy: converted, rendered (see
@@ -157,7 +158,7 @@ class SiteBuilder:
                     self._keep_sharing(config, base_key)
                 if (
                     not self._plain
-                    and self._jobs > 1
+                    and self.jobs > 1
                     and len(plan.pages) >= SPREAD_PAGES
                     and hasattr(os, "fork")
                 ):
@@ -171,6 +172,20 @@ class SiteBuilder:
                     self.spread_pages = self._spread.close()
                     self._spread = None
         return [_warning(plan, record) for record in records]
+
+    def warm(self, base_config: Path | None, work_dir: Path) -> None:
+        """Build a small site with ``base_config`` in ``work_dir`` and forget it, so the
+        builds that follow (in this process or in processes forked from it) find MkDocs,
+        the theme and the Markdown extensions loaded and the theme's templates compiled.
+
+        A base configuration MkDocs refuses is left for the real build to report.
+        """
+        pages = {"index.md": _WARM_PAGE, "app/index.md": _WARM_PAGE}
+        nav: list[NavItem] = [{"Home": "index.md"}, {"App": [{"Guide": "app/index.md"}]}]
+        sources = {"": Location(base_config or work_dir)}
+        plan = SitePlan("Warm", pages, {}, nav, base_config, sources)
+        with contextlib.suppress(SiteBuildError):
+            self.build(plan, work_dir / "work", work_dir / "site")
 
     def _keep_sharing(self, config: Any, base_key: str) -> None:
         """Have the run use and add to what this builder keeps."""
@@ -346,6 +361,24 @@ class _Section:
     text: tuple[str, ...]
     """The section's pieces of text."""
 
+
+_WARM_PAGE = """# Guide
+
+## Steps
+
+1. Open the **admin** page and copy `a value`:
+
+    ```text
+    https://example.com/sso
+    ```
+
+| Setting | Value |
+| --- | --- |
+| URL | <https://example.com/> |
+
+> **Note:** a [link](#steps).
+"""
+"""A page with what guides have (lists, code, tables, links), for :meth:`SiteBuilder.warm`."""
 
 SPREAD_PAGES = 200
 """Pages from which a site's MkDocs run is spread over two processes: below, forking and the

@@ -25,7 +25,7 @@ import pytest
 
 from tenantdocs import batch, pipeline, sitebuild, skeleton
 from tenantdocs.cli import main
-from tenantdocs.errors import Location
+from tenantdocs.errors import Location, SiteBuildError
 from tenantdocs.pipeline import (
     Project,
     Selection,
@@ -490,3 +490,46 @@ def test_a_builder_lists_the_installed_themes_once(
     assert groups == ["mkdocs.themes"]
     assert mkdocs.utils.get_themes is original
     assert "Site 2" in (tmp_path / "site-2" / "index.html").read_text()
+
+
+def test_a_warmed_builder_compiles_no_theme_template_and_stays_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After :meth:`SiteBuilder.warm` (run while the workers check the guides), a tenant's
+    build compiles none of the theme's templates, and gives what the plain build gives."""
+    import jinja2
+
+    builder = SiteBuilder()
+    builder.warm(None, tmp_path / "warm")
+    compiled: list[str | None] = []
+    real = jinja2.Environment.compile
+
+    def compile(self: jinja2.Environment, source: str, name: str | None = None, *a: Any) -> Any:
+        compiled.append(name)
+        return real(self, source, name, *a)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile)
+    plan = spread_plan(5)
+    builder.build(plan, tmp_path / "work", tmp_path / "fast")
+    assert not [name for name in compiled if name and name.endswith(".html")]
+    build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
+    assert "main.html" in compiled  # the plain build compiles them
+    assert tree(tmp_path / "fast") == tree(tmp_path / "ref")
+
+
+def test_warming_with_a_base_configuration_mkdocs_refuses_leaves_it_to_the_build(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "mkdocs.yml"
+    base.write_text("theme:\n  name: no-such-theme\n")
+    builder = SiteBuilder()
+    builder.warm(base, tmp_path / "warm")  # says nothing: the build will
+    with pytest.raises(SiteBuildError):
+        builder.build(spread_plan(2, base), tmp_path / "work", tmp_path / "site")
+
+
+def test_this_process_works_meanwhile_and_results_keep_their_order() -> None:
+    done: list[str] = []
+    results = batch.in_workers(str.upper, ["a", "b", "c", "d"], 2, lambda: done.append("warm"))
+    assert results == ["A", "B", "C", "D"]
+    assert done == ["warm"]
