@@ -22,8 +22,6 @@ host that let a request time out is not asked again in the same run.
 
 from __future__ import annotations
 
-import email.utils
-import http.cookiejar
 import ipaddress
 import os
 import socket
@@ -241,6 +239,8 @@ class Fetcher:
         self._session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
         if self.ca_certs:
             self._session.verify = self.ca_certs
+        import http.cookiejar  # loaded only by a run that fetches
+
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
         adapter = _pinned_adapter(self.per_host)
@@ -490,6 +490,8 @@ def _retry_after(response: requests.Response) -> float | None:
     value = (response.headers.get("Retry-After") or "").strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # loaded only by a run that fetches
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

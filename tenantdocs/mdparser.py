@@ -12,12 +12,17 @@ them the same tokens, which they only read.
 
 from __future__ import annotations
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loaded by the runs that scan a guide only (a no-op rebuild scans none)
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 
 def markdown_parser() -> MarkdownIt:
     """A CommonMark parser (with tables) that keeps link targets exactly as written."""
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark").enable("table")
     # Keep link targets exactly as written so placeholders in them can be recognised.
     md.validateLink = lambda url: True  # type: ignore[method-assign]

@@ -14,14 +14,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from jinja2 import nodes
-from markdown_it.token import Token
 
 from tenantdocs.errors import Location, Problem, Severity
 from tenantdocs.keys import did_you_mean, lookup_key, suggest_key
 from tenantdocs.mdparser import Parses
+
+if TYPE_CHECKING:  # markdown_it is loaded by the runs that scan a guide only
+    from markdown_it.token import Token
 
 # `%metadata:<anything but % and blanks>%`, or a bare `%Identifier%` (resolved only when the
 # identifier is a known key, so `50%` and `%PATH%` pass through untouched).

@@ -21,11 +21,13 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from markdown_it.token import Token
-
 from tenantdocs.mdparser import Parses
+
+if TYPE_CHECKING:  # markdown_it is loaded by the runs that scan a guide only
+    from markdown_it.token import Token
 
 TUTORIAL_BASE = "https://docs.microsoft.com/azure/active-directory/"
 """Where the full tutorials behind ``active-directory-saas-*-tutorial.md`` links live."""

@@ -7,6 +7,7 @@ one :class:`TemplateError`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from tenantdocs.errors import Location, Problem, Severity, TemplateError, decode_utf8
 from tenantdocs.keys import (
@@ -35,6 +37,9 @@ from tenantdocs.placeholders import (
 )
 from tenantdocs.rewrite import relative_targets, resolve_reference, rewrite_markdown
 from tenantdocs.yamlfile import YamlProblem, entries, is_null, load_yaml, scalar_text
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 GUIDE = "sso_configure.md"
 PREFIX = "sso_prefix.md"
@@ -267,11 +272,15 @@ class _Scanner:
         self._links: dict[str, bool] = {}
         self._targets: dict[str, list[tuple[str, int]]] = {}
         """:func:`relative_targets` of each part's text read so far (from the part's scan)."""
-        self._parser = markdown_parser()
         shared = root / SHARED
         self.prefix, self.fallback, self.suffix = (
             self.scan(shared / name) for name in (PREFIX, GUIDE, SUFFIX)
         )
+
+    @functools.cached_property
+    def _parser(self) -> MarkdownIt:
+        """The parser every scan shares (made at the first scan: a run may scan nothing)."""
+        return markdown_parser()
 
     def keep(self) -> None:
         """Leave in the cache what this scanner used."""
