@@ -223,6 +223,14 @@ def _plan_here(item: object, varying: frozenset[str] | None) -> _PlannedTenant |
     return _PlannedTenant(plan, reason, sentinelize(plan.site, plan.roles, set(varying)), varying)
 
 
+def _newly_varying(planned: _PlannedTenant, varying: frozenset[str]) -> bool:
+    """Whether ``varying`` has a value of the tenant that its sentinels do not stand for."""
+    if planned.varying is None:
+        return True
+    new = varying - planned.varying
+    return any(role in new for role, _ in planned.plan.roles)
+
+
 @dataclass
 class _Window:
     """One window of planned tenants, handed to the run's pool."""
@@ -269,8 +277,10 @@ class _Window:
         here = varying_roles([p.plan.roles for p in work]) if len(work) > 1 else cache.varying()
         varying = frozenset(here) | learnt
         # The tenants the workers could not put the sentinels in for (the first window, or
-        # those of a window that shows more values varying) get them from the workers now.
-        redo = [i for i, p in enumerate(work) if varying and p.varying != varying]
+        # those with a value this window shows varying) get them from the workers now. A
+        # tenant's sentinels depend only on which of its own values vary: with their own
+        # apps, tenants of a later window mostly have none newly varying.
+        redo = [i for i, p in enumerate(work) if varying and _newly_varying(p, varying)]
         calls = [(work[i].plan.site, work[i].plan.roles, set(varying)) for i in redo]
         given = dict(zip(redo, in_pool(pool, jobs, sentinelize, calls), strict=True))
         for index, planned in enumerate(work):

@@ -167,6 +167,38 @@ def test_small_windows_planned_by_the_workers_are_exact(
     assert "kept from an earlier build" in reasons[6]
 
 
+def test_a_later_window_redoes_only_tenants_with_a_value_newly_varying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sentinels depend only on which of a tenant's own values vary: in the second window
+    (windows of 2), the tenant using an app the first window saw keeps the sentinels its
+    worker put in; the one with an app new to the run gets them again. Exact either way."""
+    make_workload(tmp_path, 5, tenants=0, apps=3)
+    for number, app in enumerate(["app-00", "app-01", "app-00", "app-02"]):
+        tid = f"{number:08d}-1111-2222-3333-444455556666"
+        (tmp_path / "tenants" / f"t{number}.yml").write_text(
+            f"name: Tenant {number}\ntenant_id: {tid}\nmetadata:\n"
+            f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
+            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
+            f"  IssuerUri: https://sts.example.com/{tid}/\n"
+            f"apps:\n  {app}: {{}}\n"
+        )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pipeline, "build_all", functools.partial(batch.build_all, window=2))
+    calls: list[str] = []
+    real = batch.sentinelize
+
+    def counting(site: SitePlan, roles: Any, varying: Any, **kwargs: Any) -> Any:
+        calls.append(site.site_name)
+        return real(site, roles, varying, **kwargs)
+
+    monkeypatch.setattr(batch, "sentinelize", counting)
+    assert_exact(tmp_path, "--jobs", "1")
+    # First window: both given sentinels after planning. Second: both planned with them,
+    # then only Tenant 3 (app-02, new to the run) again.
+    assert sorted(calls) == ["Tenant 0", "Tenant 1", "Tenant 2", "Tenant 3", "Tenant 3"]
+
+
 # --- each rejection, disabled in turn --------------------------------------------------
 
 
