@@ -186,7 +186,7 @@ def test_a_later_window_redoes_only_tenants_with_a_value_newly_varying(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pipeline, "build_all", functools.partial(batch.build_all, window=2))
     calls: list[str] = []
-    real = batch.sentinelize
+    real = skeleton.sentinelize
 
     def counting(site: SitePlan, roles: Any, varying: Any, **kwargs: Any) -> Any:
         calls.append(site.site_name)
