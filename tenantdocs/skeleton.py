@@ -64,6 +64,7 @@ _LINK_BEFORE = re.compile(r"""\s(?:href|src)=["']?\Z""")
 _STRING_SPAN = re.compile(r'<span class="s[a-z0-9]*">[^<]*</span>')
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a tenant asks for hundreds, tenants for the same
 def sentinel(role: str) -> str:
     """The sentinel of a role: upper-case letters and digits, so any rewriting shows."""
     digest = hashlib.sha256(role.encode("utf-8")).hexdigest()[:10].upper()
