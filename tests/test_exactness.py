@@ -529,21 +529,13 @@ def test_a_warmed_builder_compiles_no_theme_template_and_stays_exact(
 ) -> None:
     """After :meth:`SiteBuilder.warm` (run while the workers check the guides), a tenant's
     build compiles none of the theme's templates, and gives what the plain build gives."""
-    import jinja2
-
+    jinja_folder(tmp_path, monkeypatch)  # nothing compiled by earlier runs
     builder = SiteBuilder()
     builder.warm(None, tmp_path / "warm")
-    compiled: list[str | None] = []
-    real = jinja2.Environment.compile
-
-    def compile(self: jinja2.Environment, source: str, name: str | None = None, *a: Any) -> Any:
-        compiled.append(name)
-        return real(self, source, name, *a)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", compile)
+    compiled = count_compiles(monkeypatch)
     plan = spread_plan(5)
     builder.build(plan, tmp_path / "work", tmp_path / "fast")
-    assert not [name for name in compiled if name and name.endswith(".html")]
+    assert [name for name in compiled if name.endswith(".html")] == []
     build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
     assert "main.html" in compiled  # the plain build compiles them
     assert tree(tmp_path / "fast") == tree(tmp_path / "ref")
@@ -565,3 +557,85 @@ def test_this_process_works_meanwhile_and_results_keep_their_order() -> None:
     results = batch.in_workers(str.upper, ["a", "b", "c", "d"], 2, lambda: done.append("warm"))
     assert results == ["A", "B", "C", "D"]
     assert done == ["warm"]
+
+
+def jinja_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where Jinja makes its private bytecode folder, moved into ``tmp_path``."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def count_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the templates Jinja compiles from now on."""
+    import jinja2
+
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+
+    def compile(self: jinja2.Environment, source: str, name: str | None = None, *a: Any) -> Any:
+        compiled.append(name or "")
+        return real(self, source, name, *a)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile)
+    return compiled
+
+
+def test_a_new_process_finds_the_theme_compiled_by_an_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A builder (as in the next run's process) loads the theme's templates compiled by an
+    earlier one, and builds what the plain build gives."""
+    folder = jinja_folder(tmp_path, monkeypatch)
+    plan = spread_plan(3)
+    SiteBuilder().build(plan, tmp_path / "w1", tmp_path / "first")
+    assert list(folder.glob("_jinja2-cache-*/__jinja2_tenantdocs-*.cache"))
+    compiled = count_compiles(monkeypatch)
+    SiteBuilder().build(plan, tmp_path / "w2", tmp_path / "fast")
+    assert [name for name in compiled if name.endswith(".html")] == []
+    build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
+    assert tree(tmp_path / "fast") == tree(tmp_path / "ref")
+
+
+def test_compiled_templates_that_cannot_be_read_are_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2.bccache
+
+    folder = jinja_folder(tmp_path, monkeypatch)
+    plan = spread_plan(3)
+    SiteBuilder().build(plan, tmp_path / "w1", tmp_path / "first")
+    for kept in folder.glob("_jinja2-cache-*/__jinja2_tenantdocs-*.cache"):
+        kept.write_bytes(jinja2.bccache.bc_magic + b"not a pickle")
+    compiled = count_compiles(monkeypatch)
+    SiteBuilder().build(plan, tmp_path / "w2", tmp_path / "fast")
+    assert "main.html" in compiled
+    build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
+    assert tree(tmp_path / "fast") == tree(tmp_path / "ref")
+
+
+def test_no_folder_for_compiled_templates_or_no_room_in_it_is_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private folder Jinja cannot make or trust (here a file in its place), or a full
+    disk when it writes: the site is built all the same."""
+    import os
+    import tempfile
+
+    plan = spread_plan(3)
+    build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
+    folder = jinja_folder(tmp_path, monkeypatch)
+    (folder / f"_jinja2-cache-{os.getuid()}").write_text("not a folder")
+    SiteBuilder().build(plan, tmp_path / "w1", tmp_path / "no-folder")
+    (folder / f"_jinja2-cache-{os.getuid()}").unlink()
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", full)
+    SiteBuilder().build(plan, tmp_path / "w2", tmp_path / "no-room")
+    assert tree(tmp_path / "no-folder") == tree(tmp_path / "ref")
+    assert tree(tmp_path / "no-room") == tree(tmp_path / "ref")
