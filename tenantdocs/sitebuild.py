@@ -3,10 +3,11 @@
 The caller hands over rendered pages, files and the navigation; this module writes them
 into a docs folder with the site's own stylesheet and script, configures MkDocs (base
 configuration from the templates, plus what every tenant site needs: no web fonts, copy
-buttons on code, light and dark, a search that splits URLs into words), marks links to the
-published certificate and metadata files as downloads, runs the build in-process and
-translates MkDocs' failures into :class:`SiteBuildError` and its warnings into
-:class:`Problem` objects.
+buttons on code, light and dark, a search that splits URLs into words), opens the HTML
+blocks pages carry through Markdown as comments (:func:`tenantdocs.render.html_block`),
+marks links to the published certificate and metadata files as downloads, runs the build
+in-process and translates MkDocs' failures into :class:`SiteBuildError` and its warnings
+into :class:`Problem` objects.
 """
 
 from __future__ import annotations
