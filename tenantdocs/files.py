@@ -9,10 +9,23 @@ from pathlib import Path
 from tenantdocs.errors import Location, Problem, PublishError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_NEW_FILE_MODE = 0o666 & ~_umask()
+"""The mode ``open()`` gives a new file in this process (read at import, before any thread:
+reading the umask means setting it)."""
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so readers see the old or the new content, never a part.
 
-    Raises :class:`PublishError` naming ``path`` when it cannot be written (disk full, …).
+    The file gets the mode any new file gets (``mkstemp`` would leave it readable by its
+    owner only: a web server could not serve the tenant directory). Raises
+    :class:`PublishError` naming ``path`` when it cannot be written (disk full, …).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,6 +34,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as stream:
+            os.fchmod(stream.fileno(), _NEW_FILE_MODE)
             stream.write(data)
         Path(temp).replace(path)
     except BaseException as exc:
