@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import markdown
 import markupsafe
 import pytest
+from conftest import build
 
 from tenantdocs.adminpages import ABOUT_HEADING, add_guide_panels, render_home
 from tenantdocs.certificates import (
@@ -620,6 +622,32 @@ def test_directory_lists_every_tenant_and_app_without_javascript(samples: Path) 
     assert '<form class="filter" id="filter" role="search" hidden>' in directory
     assert "form.hidden = false;" in directory
     assert re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", directory) is None
+
+
+def test_directory_is_readable_by_a_web_server_and_rendered_again_only_when_it_changes(
+    project: Path,
+) -> None:
+    """The directory gets a new file's usual mode (a web server running as another user
+    serves it). A no-op rebuild leaves it as it is (rendering it was a tenth of a no-op
+    rebuild of 500 tenants); a renamed tenant, or a directory that went missing, has it
+    written again."""
+    mask = os.umask(0)
+    os.umask(mask)
+    assert build() == 0
+    directory = project / "site" / "index.html"
+    assert directory.stat().st_mode & 0o777 == 0o666 & ~mask  # 0o644 with the usual umask
+    first = directory.stat().st_mtime_ns
+    directory.write_text("edited by hand: kept, as the entries did not change")
+    assert build() == 0
+    assert directory.read_text() == "edited by hand: kept, as the entries did not change"
+    fabrikam = project / "tenants" / "fabrikam.yml"
+    fabrikam.write_text(fabrikam.read_text().replace("Fabrikam Inc", "Fabrikam Group"))
+    assert build() == 0
+    assert "Fabrikam Group" in directory.read_text(encoding="utf-8")
+    assert directory.stat().st_mtime_ns != first
+    directory.unlink()
+    assert build() == 0
+    assert "Fabrikam Group" in directory.read_text(encoding="utf-8")
 
 
 def test_search_index_has_app_names_and_values(samples: Path) -> None:
