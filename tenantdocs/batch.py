@@ -10,11 +10,13 @@ only when complete.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import json
 import multiprocessing
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -641,7 +643,12 @@ def _process_builder() -> SiteBuilder:
     return SiteBuilder()
 
 
-def warm_builder(base_config: Path | None, work_dir: Path) -> None:
-    """Get this process's builder ready (:meth:`SiteBuilder.warm`) for the processes that
-    will be forked from it: each would otherwise load MkDocs and compile the theme itself."""
-    _process_builder().warm(base_config, work_dir)
+def warm_builder(base_config: Path | None) -> None:
+    """Get this process's builder ready (:meth:`SiteBuilder.warm`, in a temporary folder)
+    for the processes that will be forked from it: each would otherwise load MkDocs and
+    compile the theme itself. Without a temporary folder, they still do."""
+    with (
+        contextlib.suppress(OSError),
+        tempfile.TemporaryDirectory(prefix="tenantdocs-warm-") as folder,
+    ):
+        _process_builder().warm(base_config, Path(folder))

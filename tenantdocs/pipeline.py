@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -146,13 +145,12 @@ def build(project: Project, selection: Selection, progress: Progress | None = No
         if not published[tenant.slug].fresh
         for app in tenant.app_names(templates.apps)
     }
-    with tempfile.TemporaryDirectory(prefix="tenantdocs-warm-") as warm_dir:
-        # While the workers check the guides, this process loads MkDocs and the theme
-        # once for every process that will build.
-        warm = functools.partial(warm_builder, templates.base_config_path, Path(warm_dir))
-        broken = app_template_errors(
-            templates, lazy, renderer, sorted(needed), selection.jobs, meanwhile=warm
-        )
+    # While the workers check the guides, this process loads MkDocs and the theme once for
+    # every process that will build.
+    warm = functools.partial(warm_builder, templates.base_config_path)
+    broken = app_template_errors(
+        templates, lazy, renderer, sorted(needed), selection.jobs, meanwhile=warm
+    )
     if broken:
         raise TemplateError(broken)
     with publish.site_lock(project.site):

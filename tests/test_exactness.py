@@ -639,3 +639,12 @@ def test_no_folder_for_compiled_templates_or_no_room_in_it_is_no_cache(
     SiteBuilder().build(plan, tmp_path / "w2", tmp_path / "no-room")
     assert tree(tmp_path / "no-folder") == tree(tmp_path / "ref")
     assert tree(tmp_path / "no-room") == tree(tmp_path / "ref")
+
+
+def test_no_temporary_folder_for_the_warm_up_leaves_the_builds_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    batch.warm_builder(None)  # says nothing: each process loads MkDocs itself, as before
