@@ -35,7 +35,7 @@ from tenantdocs.metadata import (
     parse_metadata,
     read_metadata,
 )
-from tenantdocs.tenants import Setting, Tenant
+from tenantdocs.tenants import MetadataSource, Setting, Tenant
 
 
 class SourceKind(StrEnum):
@@ -146,19 +146,24 @@ _UrlResult = tuple[_Answered, dict[str | None, _Outcome]]
 """What one URL gave, and the document for each entity_id asked for."""
 
 
+_NO_SOURCE = MetadataSource()
+
+
 def metadata_source(tenant: Tenant, app: str) -> SourceRef | None:
     """The source an app's metadata comes from, or None when it has none."""
-    entry = tenant.app_entry(app)
+    # Not Tenant.app_entry: asked for every app of every tenant, even by a no-op rebuild,
+    # and an app the tenant file does not list has nothing of its own.
+    entry = tenant.apps.get(app) if tenant.apps is not None else None
 
     def ref(kind: SourceKind, setting: Setting, entity: Setting | None) -> SourceRef:
         return SourceRef(kind, setting.value, setting.location, entity.value if entity else None)
 
-    own = entry.source
+    own = entry.source if entry is not None else _NO_SOURCE
     if own.metadata_file:
         return ref(SourceKind.FILE, own.metadata_file, own.entity_id)
     if own.metadata_url:
         return ref(SourceKind.URL, own.metadata_url, own.entity_id)
-    if entry.app_id and tenant.tenant_id:
+    if entry is not None and entry.app_id and tenant.tenant_id:
         url = entra.app_federation_metadata_url(tenant.tenant_id.value, entry.app_id.value)
         entity_id = own.entity_id.value if own.entity_id else None
         return SourceRef(SourceKind.URL, url, entry.app_id.location, entity_id)
