@@ -7,6 +7,7 @@ into a staging folder → atomic swap → manifest → tenant directory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -789,18 +790,12 @@ def write_directory(
     # and the template are those it was last written from.
     written = publish.state_dir(site) / "directory.sha256"
     template = resources.files("tenantdocs").joinpath("assets", "directory.html").read_bytes()
-    digest = sha(json.dumps(entries).encode("utf-8") + template)
-    if (site / "index.html").is_file() and _read_or_none(written) == digest:
-        return
+    digest = sha(json.dumps(entries).encode("utf-8") + template).encode("ascii")
+    with contextlib.suppress(OSError):  # no digest: written again
+        if (site / "index.html").is_file() and written.read_bytes() == digest:
+            return
     publish.write_atomic(site / "index.html", render_directory(entries).encode("utf-8"))
-    publish.write_atomic(written, digest.encode("ascii"))
-
-
-def _read_or_none(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
-        return None
+    publish.write_atomic(written, digest)
 
 
 def default_jobs() -> int:
