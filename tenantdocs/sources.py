@@ -151,9 +151,7 @@ _NO_SOURCE = MetadataSource()
 
 def metadata_source(tenant: Tenant, app: str) -> SourceRef | None:
     """The source an app's metadata comes from, or None when it has none."""
-    # Not Tenant.app_entry: asked for every app of every tenant, even by a no-op rebuild,
-    # and an app the tenant file does not list has nothing of its own.
-    entry = tenant.apps.get(app) if tenant.apps is not None else None
+    entry = tenant.listed_entry(app)  # an app the tenant file does not list has nothing of its own
 
     def ref(kind: SourceKind, setting: Setting, entity: Setting | None) -> SourceRef:
         return SourceRef(kind, setting.value, setting.location, entity.value if entity else None)

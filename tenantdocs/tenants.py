@@ -99,11 +99,14 @@ class Tenant:
         """The apps this tenant's site contains, sorted."""
         return sorted(self.apps) if self.apps is not None else sorted(available)
 
+    def listed_entry(self, app: str) -> AppEntry | None:
+        """The tenant file's entry for ``app``, or None when it does not list it (cheap:
+        asked for every app of every tenant, even by a no-op rebuild)."""
+        return self.apps.get(app) if self.apps is not None else None
+
     def app_entry(self, app: str) -> AppEntry:
         """The tenant's entry for ``app`` (an empty one when ``apps:`` is omitted)."""
-        if self.apps is not None and app in self.apps:
-            return self.apps[app]
-        return AppEntry(app, Location(self.path))
+        return self.listed_entry(app) or AppEntry(app, Location(self.path))
 
 
 _TOP_KEYS = (
