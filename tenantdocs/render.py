@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup, escape
 
 from tenantdocs.errors import Location, Problem, TemplateError, TenantError
 from tenantdocs.keys import key_spec, lookup_key
@@ -395,10 +396,19 @@ def render_directory(entries: Sequence[tuple[str, str, Sequence[tuple[str, str]]
         autoescape=True,
         keep_trailing_newline=True,
     )
-    # Hundreds of tenants use the same few dozen guides: each page path is quoted once.
-    quoted = functools.cache(quote)
-    tenants = [
-        (slug, name, quoted(slug), [(title, quoted(path)) for title, path in apps])
-        for slug, name, apps in entries
-    ]
+    # Hundreds of tenants use the same few dozen guides, and a Jinja loop over 25,000 apps
+    # took a tenth of a second: each app's part of a link is made once, each tenant's list
+    # joined here. Percent-encoded paths have nothing HTML would need escaped.
+    tail = functools.cache(_app_link_tail)
+    tenants = []
+    for slug, name, apps in entries:
+        folder = quote(slug)
+        head = '\n      <li><a href="' + folder
+        rows = "".join([head + tail(title, path) for title, path in apps])
+        tenants.append((slug, name, folder, Markup(rows)))
     return env.get_template("directory.html").render(tenants=tenants)
+
+
+def _app_link_tail(title: str, path: str) -> str:
+    """An app's link in the directory from the slash after the tenant's folder on."""
+    return f'/{quote(path)}">{escape(title)}</a></li>'

@@ -284,8 +284,9 @@ def test_hostile_text_is_shown_as_the_text_it_is(
     text = _text_of(guide)
     for value in (DISPLAY, ISSUER, SIGN_IN, SSO, NAME):
         assert value in text
-    directory = (root / "site" / "index.html").read_text(encoding="utf-8")
-    assert NAME in _text_of(directory)
+    directory = _text_of((root / "site" / "index.html").read_text(encoding="utf-8"))
+    assert NAME in directory
+    assert DISPLAY in directory  # the hostile app's title, in the tenant's list of apps
 
 
 def test_link_targets_are_only_https_or_the_sites_own_files(
