@@ -23,7 +23,10 @@ def markdown_parser() -> MarkdownIt:
     """A CommonMark parser (with tables) that keeps link targets exactly as written."""
     from markdown_it import MarkdownIt
 
-    md = MarkdownIt("commonmark").enable("table")
+    # Emphasis is not read by anyone, and cannot move where a code span, link, autolink or
+    # HTML tag starts or ends (CommonMark gives those precedence): not parsing it takes a
+    # quarter off every scan. Its markers stay in the text.
+    md = MarkdownIt("commonmark").enable("table").disable("emphasis")
     # Keep link targets exactly as written so placeholders in them can be recognised.
     md.validateLink = lambda url: True  # type: ignore[method-assign]
     md.normalizeLink = lambda url: url  # type: ignore[method-assign]
