@@ -29,7 +29,7 @@ from tenantdocs import publish
 from tenantdocs.errors import Location, Problem, TenantdocsError, TenantError
 from tenantdocs.incremental import sha
 from tenantdocs.report import TenantResult, TenantStatus, failed_result
-from tenantdocs.sitebuild import SiteBuilder, SitePlan
+from tenantdocs.sitebuild import SiteBuilder, SitePlan, exchange
 from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
@@ -107,7 +107,7 @@ def build_all(
     skeletons = _Skeletons(site, _SkeletonCache(site))
     results: list[TenantResult] = []
     stream = iter(work)
-    with _forked_pool(jobs, plan) as pool:
+    with _exchanging(jobs), _forked_pool(jobs, plan) as pool:
         running: _Window | None = None
         learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
         while chunk := list(itertools.islice(stream, window)):
@@ -131,6 +131,22 @@ def build_all(
             results += running.finish(done)
     skeletons.clean()
     return results
+
+
+@contextmanager
+def _exchanging(jobs: int) -> Iterator[None]:
+    """With several processes, have their builders (forked from this one's) hand each other
+    their conversions: a guide two of them build is converted once."""
+    if jobs <= 1:
+        yield
+        return
+    builder = _process_builder()
+    with exchange() as shared:
+        builder.exchange = shared
+        try:
+            yield
+        finally:
+            builder.exchange = None
 
 
 _task: list[Callable[..., Any]] = []

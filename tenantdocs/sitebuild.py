@@ -24,8 +24,10 @@ import os
 import pickle
 import posixpath
 import re
+import shutil
 import signal
 import struct
+import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -99,6 +101,10 @@ class SiteBuilder:
     and lets Material make the index entries from them with each page's own URL, title,
     table of contents and metadata.
 
+    Builders of one run in separate processes can hand each other conversions and search
+    sections through an :class:`Exchange`, so a guide two processes both build is converted
+    and split once.
+
     A builder also hands MkDocs the docs from memory rather than writing them for MkDocs to
     read back, and with ``jobs`` above one spreads the pages of a site of at least
     :data:`SPREAD_PAGES` pages over a forked copy of the process (:class:`_Spread`). A
@@ -124,6 +130,8 @@ class SiteBuilder:
         self._spread: _Spread | None = None
         self._made: list[tuple[Any, Any]] | None = None
         """In a forked helper: the conversions and search sections it worked out."""
+        self.exchange: Exchange | None = None
+        """Where the builders of this run's other processes hand over their work, if any."""
 
     def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
         """Build the site into ``site_dir`` (``work_dir`` holds MkDocs' docs folder); return
@@ -244,6 +252,10 @@ class SiteBuilder:
         if self._spread is not None:
             self._spread.take_renders(page)
         sections = self._sections.get(page.content)
+        if sections is None and self.exchange is not None:
+            sections = self.exchange.get(_SECTIONS, page.content)
+            if sections is not None:
+                self._keep_sections(page.content, sections)
         if sections is None:
             parser = Parser()
             parser.feed(page.content)
@@ -256,6 +268,8 @@ class SiteBuilder:
             self._keep_sections(page.content, sections)
             if self._made is not None:
                 self._made.append((page.content, sections))
+            elif self.exchange is not None:
+                self.exchange.put(_SECTIONS, page.content, sections)
         if self._made is not None:
             return  # a forked helper: its index is not written
         self._sections.move_to_end(page.content)
@@ -282,11 +296,10 @@ class SiteBuilder:
         if self._spread is not None:
             self._spread.take_conversions(page)
         key = (base_key, page.file.src_uri, page.markdown)
-        for done in self._converted.get(key, []):
-            if done.lookups == {path: _target(files, path) for path in done.lookups}:
-                self._converted.move_to_end(key)
-                done.apply(page, files)
-                return
+        done = self._conversion(key, files)
+        if done is not None:
+            done.apply(page, files)
+            return
         recording = _RecordingFiles(files)
         with _recorded_mkdocs_log() as records:
             Page.render(page, config, recording)  # type: ignore[arg-type]
@@ -296,6 +309,23 @@ class SiteBuilder:
         self._keep_conversion(key, conversion)
         if self._made is not None:
             self._made.append((key, conversion))
+        elif self.exchange is not None:
+            self.exchange.put(_CONVERSIONS, key, _portable_conversion(conversion))
+
+    def _conversion(self, key: tuple[str, str, str], files: Any) -> _Conversion | None:
+        """A conversion of ``key`` whose links resolve in ``files`` as they did when it was
+        made: kept by this builder, or handed over by another process of the run."""
+        for done in self._converted.get(key, []):
+            if done.fits(files):
+                self._converted.move_to_end(key)
+                return done
+        if self.exchange is None:
+            return None
+        handed: _Conversion | None = self.exchange.get(_CONVERSIONS, key)
+        if handed is None or not handed.fits(files):
+            return None
+        self._keep_conversion(key, handed)
+        return handed
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +363,10 @@ class _Conversion:
             else None,
             tuple(log),
         )
+
+    def fits(self, files: Any) -> bool:
+        """Whether every link target looked up resolves in ``files`` as it did."""
+        return self.lookups == {path: _target(files, path) for path in self.lookups}
 
     def apply(self, page: Any, files: Any) -> None:
         for record in self.log:
@@ -660,6 +694,71 @@ def _portable(record: logging.LogRecord) -> logging.LogRecord:
 
 def _portable_conversion(conversion: _Conversion) -> _Conversion:
     return replace(conversion, log=tuple(_portable(r) for r in conversion.log))
+
+
+_CONVERSIONS = "conversion"
+_SECTIONS = "sections"
+
+
+class Exchange:
+    """A folder through which the builders of one run, in separate processes, hand each
+    other what they worked out (page conversions, search sections), each under a digest of
+    what it was worked out from.
+
+    The folder must be private to the run (see :func:`exchange`): what is read back is
+    unpickled. What is taken is checked as a builder's own kept work is (a conversion only
+    where its links resolve as they did); what cannot be read is worked out again.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(self, kind: str, key: object) -> Any:
+        """What a builder put under ``key``, or None."""
+        try:
+            data = (self.folder / self._name(kind, key)).read_bytes()
+        except OSError:
+            return None
+        try:
+            return pickle.loads(data)
+        except Exception:  # unpickling fails in many ways; any of them: not there
+            return None
+
+    def put(self, kind: str, key: object, value: object) -> None:
+        """Hand ``value`` over under ``key``, unless a builder already has."""
+        path = self.folder / self._name(kind, key)
+        if path.exists():
+            return
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # e.g. something MkDocs logged carries an object pickle refuses
+            return
+        partial = path.with_name(f"{path.name}.{os.getpid()}")
+        try:
+            partial.write_bytes(data)
+            partial.replace(path)  # whole or not at all for a reader
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+    @staticmethod
+    def _name(kind: str, key: object) -> str:
+        return f"{kind}-{hashlib.sha256(repr(key).encode('utf-8')).hexdigest()}"
+
+
+@contextmanager
+def exchange() -> Iterator[Exchange | None]:
+    """A new :class:`Exchange` in a temporary folder only this user can read, removed when
+    done; None when no temporary folder can be made (each process then works alone)."""
+    try:
+        folder = tempfile.mkdtemp(prefix="tenantdocs-exchange-")
+    except OSError:
+        yield None
+        return
+    try:
+        yield Exchange(Path(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _material_index(index: Any) -> bool:

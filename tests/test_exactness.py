@@ -648,3 +648,118 @@ def test_no_temporary_folder_for_the_warm_up_leaves_the_builds_cold(
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
     batch.warm_builder(None)  # says nothing: each process loads MkDocs itself, as before
+
+
+# --- builders of one run in separate processes, handing each other their work ------------
+
+LINKING_GUIDE = """# Configure {app}
+
+See [the beta guide](../beta/index.md) first.
+
+## Sign-in URL
+
+Paste `https://login.example.com/saml2` into the field.
+"""
+
+
+def linking_plan(site_name: str, apps: list[str]) -> SitePlan:
+    """A site of the given guides, each linking to ``beta`` (there or not)."""
+    pages = {"index.md": "# Home\n\nWelcome.\n"}
+    pages.update({f"{app}/index.md": LINKING_GUIDE.format(app=app) for app in apps})
+    nav: list[NavItem] = [{"Home": "index.md"}]
+    nav += [{app.title(): f"{app}/index.md"} for app in apps]
+    return SitePlan(site_name, pages, {}, nav, None, {"": Location(Path("tenants/x.yml"))})
+
+
+def count_work(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many pages Python-Markdown converts and Material's search splits from now on."""
+    import markdown
+    from material.plugins.search.plugin import Parser
+
+    counts = {"converted": 0, "split": 0}
+    convert, feed = markdown.Markdown.convert, Parser.feed
+
+    def counted_convert(self: Any, source: str) -> str:
+        counts["converted"] += 1
+        return convert(self, source)
+
+    def counted_feed(self: Any, data: str) -> None:
+        counts["split"] += 1
+        feed(self, data)
+
+    monkeypatch.setattr(markdown.Markdown, "convert", counted_convert)
+    monkeypatch.setattr(Parser, "feed", counted_feed)
+    return counts
+
+
+def assert_builds_as_plain(plan: SitePlan, built: Path, tmp_path: Path) -> None:
+    build_site(plan, tmp_path / f"ref-work-{built.name}", tmp_path / f"ref-{built.name}")
+    assert tree(built) == tree(tmp_path / f"ref-{built.name}")
+
+
+def test_builders_of_one_run_take_each_others_conversions_only_where_links_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second process's builder converts and splits none of the pages the first one
+    handed over, unless a page's links resolve differently in its site: ``alpha`` links to
+    ``beta``, which the third site lacks (take the first one's conversion there, as with the
+    link check disabled, and the link would point at a page that is not in the site)."""
+    both = linking_plan("Both", ["alpha", "beta"])
+    alone = linking_plan("Alone", ["alpha"])
+    with sitebuild.exchange() as shared:
+        assert shared is not None
+        assert shared.folder.stat().st_mode & 0o077 == 0  # what it holds is unpickled
+        first, second, third = SiteBuilder(), SiteBuilder(), SiteBuilder()
+        first.exchange = second.exchange = third.exchange = shared
+        first.build(both, tmp_path / "w1", tmp_path / "first")
+        counts = count_work(monkeypatch)
+        second.build(both, tmp_path / "w2", tmp_path / "second")
+        assert counts == {"converted": 0, "split": 0}
+        third.build(alone, tmp_path / "w3", tmp_path / "third")
+        assert counts == {"converted": 1, "split": 1}  # alpha, whose link went nowhere
+    assert not shared.folder.exists()
+    monkeypatch.undo()
+    assert_builds_as_plain(both, tmp_path / "second", tmp_path)
+    assert_builds_as_plain(alone, tmp_path / "third", tmp_path)
+
+
+def test_what_another_process_handed_over_that_cannot_be_read_is_worked_out_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = linking_plan("Both", ["alpha", "beta"])
+    with sitebuild.exchange() as shared:
+        assert shared is not None
+        first, second = SiteBuilder(), SiteBuilder()
+        first.exchange = second.exchange = shared
+        first.build(plan, tmp_path / "w1", tmp_path / "first")
+        handed = sorted(shared.folder.iterdir())
+        assert len(handed) == 6  # three pages' conversions and search sections
+        for entry in handed:
+            entry.write_bytes(b"not a pickle")
+        counts = count_work(monkeypatch)
+        second.build(plan, tmp_path / "w2", tmp_path / "second")
+        assert counts == {"converted": 3, "split": 3}
+    monkeypatch.undo()
+    assert_builds_as_plain(plan, tmp_path / "second", tmp_path)
+
+
+def test_work_that_cannot_be_handed_over_is_kept_to_the_process(tmp_path: Path) -> None:
+    """What pickle refuses, or a folder that cannot be written, hands nothing over."""
+    shared = sitebuild.Exchange(tmp_path)
+    shared.put("conversion", "key", lambda: None)
+    assert list(tmp_path.iterdir()) == []
+    shared.put("conversion", "key", "a value")
+    assert shared.get("conversion", "key") == "a value"
+    gone = sitebuild.Exchange(tmp_path / "gone")
+    gone.put("conversion", "key", "a value")
+    assert gone.get("conversion", "key") is None
+
+
+def test_no_temporary_folder_for_an_exchange_leaves_each_process_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with sitebuild.exchange() as shared:
+        assert shared is None
