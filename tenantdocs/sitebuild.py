@@ -707,11 +707,14 @@ class Exchange:
 
     The folder must be private to the run (see :func:`exchange`): what is read back is
     unpickled. What is taken is checked as a builder's own kept work is (a conversion only
-    where its links resolve as they did); what cannot be read is worked out again.
+    where its links resolve as they did); what cannot be read is worked out again. Each
+    process hands over at most ``limit`` bytes: pages no other tenant has (each tenant's
+    home) would otherwise grow the folder with the number of tenants.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, limit: int = 64 << 20) -> None:
         self.folder = folder
+        self._room = limit
 
     def get(self, kind: str, key: object) -> Any:
         """What a builder put under ``key``, or None."""
@@ -733,6 +736,9 @@ class Exchange:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # e.g. something MkDocs logged carries an object pickle refuses
             return
+        if len(data) > self._room:
+            return
+        self._room -= len(data)
         partial = path.with_name(f"{path.name}.{os.getpid()}")
         try:
             partial.write_bytes(data)

@@ -744,7 +744,8 @@ def test_what_another_process_handed_over_that_cannot_be_read_is_worked_out_agai
 
 
 def test_work_that_cannot_be_handed_over_is_kept_to_the_process(tmp_path: Path) -> None:
-    """What pickle refuses, or a folder that cannot be written, hands nothing over."""
+    """What pickle refuses, a folder that cannot be written, or a process past its limit
+    hands nothing over."""
     shared = sitebuild.Exchange(tmp_path)
     shared.put("conversion", "key", lambda: None)
     assert list(tmp_path.iterdir()) == []
@@ -753,6 +754,13 @@ def test_work_that_cannot_be_handed_over_is_kept_to_the_process(tmp_path: Path) 
     gone = sitebuild.Exchange(tmp_path / "gone")
     gone.put("conversion", "key", "a value")
     assert gone.get("conversion", "key") is None
+    # Past its limit, a process hands nothing more over (the folder stays bounded).
+    small = sitebuild.Exchange(tmp_path / "small", limit=100)
+    small.folder.mkdir()
+    small.put("conversion", "first", "x" * 50)
+    small.put("conversion", "second", "y" * 60)
+    assert small.get("conversion", "first") == "x" * 50
+    assert small.get("conversion", "second") is None
 
 
 def test_no_temporary_folder_for_an_exchange_leaves_each_process_alone(
