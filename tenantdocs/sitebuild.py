@@ -739,6 +739,8 @@ class Exchange:
         if len(data) > self._room:
             return
         self._room -= len(data)
+        # Not files.write_atomic: it would make the folder again, readable by others, had
+        # something removed it.
         partial = path.with_name(f"{path.name}.{os.getpid()}")
         try:
             partial.write_bytes(data)
