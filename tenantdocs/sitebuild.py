@@ -201,8 +201,9 @@ class SiteBuilder:
         config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
         env = self._envs.get(base_key)
         if env is None:
-            env = self._envs[base_key] = _listing_once(config.theme.get_env())
+            env = _listing_once(config.theme.get_env())
             env.bytecode_cache = _theme_bytecode(env)
+            self._envs[base_key] = env = _navigation_once(env)
         config.theme.get_env = lambda: env
 
     def _conversions(self, base_key: str) -> Any:
@@ -816,6 +817,94 @@ def _listing_once(env: Any) -> Any:
         return list(listed[0])
 
     env.list_templates = once
+    return env
+
+
+def _navigation_once(env: Any) -> Any:
+    """The theme environment, rendering each part of Material's navigation once per build
+    for all the pages that show it alike.
+
+    Material renders the whole navigation into every page, one macro call per item: most
+    of a page's render on a large site. What a call gives depends on its arguments, on the
+    build (settings, titles) and, through relative links, on the page's folder; on the page
+    itself only for the items on the way to it, which MkDocs marks active. So a call for an
+    item that is not active, with only pages and sections under it, is looked up by the
+    item, its path and level, its parent's state and where the page sits as the item's
+    links see it: the depth of the page's folder, or the whole folder when its first part
+    is also the first part of a link under the item.
+
+    Only Material's own macro is remembered, and only while MkDocs' own ``url`` filter makes
+    the links; anything else renders as before.
+    """
+    import weakref
+
+    import jinja2
+    from mkdocs.structure.nav import Section
+    from mkdocs.structure.pages import Page
+    from mkdocs.utils.templates import url_filter
+
+    try:
+        import material
+
+        template = env.get_template("partials/nav-item.html")
+        code = template.module.render._func.__code__
+    except (ImportError, jinja2.TemplateNotFound, AttributeError):
+        return env
+    if Path(template.filename) != Path(material.__file__).parent / "templates" / template.name:
+        return env  # the theme's own version of the macro: it may read anything
+
+    builds: weakref.WeakKeyDictionary[Any, tuple[dict[Any, Any], dict[int, Any]]]
+    builds = weakref.WeakKeyDictionary()  # per build's navigation: what its calls gave
+
+    def firsts(item: Any, known: dict[int, Any]) -> frozenset[str] | None:
+        """The first parts of the links under ``item``; None unless it is pages and
+        sections only (other items may link anywhere)."""
+        if id(item) in known:
+            return known[id(item)]  # type: ignore[no-any-return]
+        found: frozenset[str] | None = None
+        if type(item) is Page:
+            found = frozenset((item.url.split("/", 1)[0],))
+        elif type(item) is Section:
+            under = [firsts(child, known) for child in item.children]
+            if None not in under:
+                found = frozenset(part for parts in under if parts for part in parts)
+        known[id(item)] = found
+        return found
+
+    class Remembering(env.context_class):  # type: ignore[misc]
+        def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            func = getattr(__obj, "_func", None)
+            if func is None or func.__code__ is not code:
+                return super().call(__obj, *args, **kwargs)
+            url = getattr(__self.resolve_or_missing("page"), "url", None)
+            if (
+                len(args) not in (3, 4)
+                or kwargs.keys() - {"_loop_vars", "_block_vars"}
+                or not isinstance(url, str)
+                or __self.environment.filters.get("url") is not url_filter
+            ):
+                return super().call(__obj, *args, **kwargs)
+            try:
+                memo, known = builds[__self.resolve_or_missing("nav")]
+            except KeyError:
+                memo, known = builds[__self.resolve_or_missing("nav")] = ({}, {})
+            except TypeError:  # a navigation a weak reference cannot follow
+                return super().call(__obj, *args, **kwargs)
+            item, path, level, *parent = args
+            under = firsts(item, known)
+            if under is None or item.active:
+                return super().call(__obj, *args, **kwargs)
+            folder, _, name = url.rpartition("/")
+            parts = [part for part in (folder if "." in name else url).split("/") if part]
+            where = tuple(parts) if parts and parts[0] in under else len(parts)
+            state = [(id(above), getattr(above, "active", None)) for above in parent]
+            key = (id(item), path, level, *state, where)
+            done = memo.get(key)
+            if done is None:
+                done = memo[key] = super().call(__obj, *args, **kwargs)
+            return done
+
+    env.context_class = Remembering
     return env
 
 

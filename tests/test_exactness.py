@@ -771,3 +771,161 @@ def test_no_temporary_folder_for_an_exchange_leaves_each_process_alone(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
     with sitebuild.exchange() as shared:
         assert shared is None
+
+
+# --- the navigation rendered once per build, for the pages that show it alike -------------
+
+
+def nested_plan(base_config: Path) -> SitePlan:
+    """Sections three deep, one folder's pages in two sections, pages two folders deep
+    and a relative link out: the navigation looks different from almost every page."""
+    pages = {
+        path: f"# {path}\n\n## Steps\n\nText.\n"
+        for path in (
+            "index.md",
+            "a/index.md",
+            "a/more.md",
+            "b/index.md",
+            "c/index.md",
+            "c/d/index.md",
+            "elsewhere/index.md",
+        )
+    }
+    nav: list[NavItem] = [
+        {"Home": "index.md"},
+        {"One": [{"A": "a/index.md"}, {"Deeper": [{"B": "b/index.md"}]}]},
+        {
+            "Two": [
+                {"A more": "a/more.md"},
+                {"C": "c/index.md"},
+                {"Deepest": [{"D": "c/d/index.md"}, {"E": "elsewhere/index.md"}]},
+                {"Out": "../elsewhere/"},
+            ]
+        },
+    ]
+    return SitePlan("Nested", pages, {}, nav, base_config, {"": Location(base_config)})
+
+
+def count_navigation_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Titles of the items Material's navigation macro renders from now on."""
+    from jinja2.runtime import Macro
+
+    rendered: list[str] = []
+    real = Macro._invoke
+
+    def invoke(self: Macro, arguments: list[Any], autoescape: bool) -> Any:
+        if self.name == "render" and self._func.__code__.co_filename.endswith("nav-item.html"):
+            rendered.append(str(arguments[0].title))
+        return real(self, arguments, autoescape)
+
+    monkeypatch.setattr(Macro, "_invoke", invoke)
+    return rendered
+
+
+@pytest.mark.parametrize(
+    "features",
+    [[], ["navigation.tabs", "navigation.sections"], ["navigation.prune"]],
+    ids=["default", "tabs-sections", "prune"],
+)
+def test_navigation_parts_rendered_once_are_what_each_page_gets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, features: list[str]
+) -> None:
+    """A part of the navigation is rendered once for the pages it looks the same from. It
+    is not where it holds the page (take out the check of the item's active mark), where it
+    links into the page's own folder (look it up by the folder's depth alone), where its
+    parent's state shows (tabs with sections; leave the parent out of the key) and where it
+    holds an item other than pages and sections (the link out)."""
+    base = tmp_path / "mkdocs.yml"
+    base.write_text(f"theme:\n  name: material\n  features: {json.dumps(features)}\n")
+    plan = nested_plan(base)
+    rendered = count_navigation_renders(monkeypatch)
+    SiteBuilder().build(plan, tmp_path / "work", tmp_path / "fast")
+    ours = len(rendered)
+    rendered.clear()
+    build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
+    assert tree(tmp_path / "fast") == tree(tmp_path / "ref")
+    assert 0 < ours < len(rendered)
+
+
+OWN_NAV_ITEM = """\
+{% macro render(nav_item, path, level, parent) %}
+<li>{{ nav_item.title }} seen from {{ page.title if page else "nowhere" }}</li>
+{% endmacro %}
+"""
+OWN_NAV = """\
+{% import "partials/nav-item.html" as item with context %}
+<nav class="md-nav md-nav--primary"><ul>
+{% for nav_item in nav.items %}
+  {% if nav_item.children %}
+    {{ item.render(nav_item, "__nav_" ~ loop.index, level=1) }}
+  {% else %}
+    {{ item.render(nav_item, "__nav_" ~ loop.index) }}
+  {% endif %}
+  {% for child in nav_item.children or [] %}
+    {{ item.render(child, "__nav_" ~ loop.index, 2, parent=nav_item) }}
+  {% endfor %}
+{% endfor %}
+</ul></nav>
+"""
+
+
+@pytest.mark.parametrize(
+    "override", [("nav-item.html", OWN_NAV_ITEM), ("nav.html", OWN_NAV)], ids=["item", "calls"]
+)
+def test_a_theme_that_renders_the_navigation_its_own_way_gets_it_rendered_each_time(
+    tmp_path: Path, override: tuple[str, str]
+) -> None:
+    """Only Material's own macro, called as Material calls it, is remembered: an override
+    of it may read the page (take out the check of the template's file), and calls with
+    other arguments (two of them; the parent by name, which the key would miss) are
+    rendered as they come (take out the check of the arguments)."""
+    name, text = override
+    (tmp_path / "overrides" / "partials").mkdir(parents=True)
+    (tmp_path / "overrides" / "partials" / name).write_text(text)
+    base = tmp_path / "mkdocs.yml"
+    base.write_text(
+        "theme:\n  name: material\n  custom_dir: overrides\n"
+        "  features: [navigation.tabs, navigation.sections]\n"
+    )
+    build_both_ways(nested_plan(base), tmp_path, SiteBuilder())
+    if name == "nav-item.html":
+        page = (tmp_path / "fast" / "c" / "index.html").read_text()
+        assert "One seen from C" in page
+
+
+URL_HOOK = """
+def on_env(env, config, files):
+    url = env.filters["url"]
+    env.filters["url"] = lambda context, value: url(context, value) + "?from=" + str(
+        context["page"].url if context["page"] else ""
+    )
+    env.filters["url"].jinja_pass_arg = url.jinja_pass_arg
+    return env
+"""
+NAVIGATION_HOOK = """
+from collections import namedtuple
+
+Navigation = namedtuple("Navigation", "items pages homepage")
+
+
+def on_page_context(context, page, config, nav):
+    if page.url.startswith("a/"):
+        context["nav"] = Navigation(nav.items, nav.pages, nav.homepage)
+    return context
+"""
+
+
+@pytest.mark.parametrize("hook", [URL_HOOK, NAVIGATION_HOOK], ids=["url", "navigation"])
+def test_links_made_another_way_or_a_navigation_without_weak_references_are_rendered_each_time(
+    tmp_path: Path, hook: str
+) -> None:
+    """A plugin's own ``url`` filter may put anything in a link (take out the check of the
+    filter), and a plugin may hand the theme a navigation the memory of a build cannot be
+    kept by: it is then rendered as it comes (take out that fallback and the build fails)."""
+    (tmp_path / "hooks.py").write_text(hook)
+    base = tmp_path / "mkdocs.yml"
+    base.write_text(f"theme:\n  name: material\nhooks:\n  - {tmp_path / 'hooks.py'}\n")
+    build_both_ways(nested_plan(base), tmp_path, SiteBuilder())
+    if hook == URL_HOOK:
+        page = (tmp_path / "fast" / "c" / "index.html").read_text()
+        assert 'href="../b/index.html?from=c/index.html"' in page
