@@ -31,7 +31,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -203,7 +203,7 @@ class SiteBuilder:
         if env is None:
             env = _listing_once(config.theme.get_env())
             env.bytecode_cache = _theme_bytecode(env)
-            self._envs[base_key] = env = _navigation_once(env)
+            self._envs[base_key] = env = _macros_once(env)
         config.theme.get_env = lambda: env
 
     def _conversions(self, base_key: str) -> Any:
@@ -820,21 +820,24 @@ def _listing_once(env: Any) -> Any:
     return env
 
 
-def _navigation_once(env: Any) -> Any:
-    """The theme environment, rendering each part of Material's navigation once per build
-    for all the pages that show it alike.
+def _macros_once(env: Any) -> Any:
+    """The theme environment, rendering once per build each call of a Material macro that
+    gives the same HTML on many pages:
 
-    Material renders the whole navigation into every page, one macro call per item: most
-    of a page's render on a large site. What a call gives depends on its arguments, on the
-    build (settings, titles) and, through relative links, on the page's folder; on the page
-    itself only for the items on the way to it, which MkDocs marks active. So a call for an
-    item that is not active, with only pages and sections under it, is looked up by the
-    item, its path and level, its parent's state and where the page sits as the item's
-    links see it: the depth of the page's folder, or the whole folder when its first part
-    is also the first part of a link under the item.
+    - ``render`` of ``partials/nav-item.html``, the navigation, one call per item: most of a
+      page's render on a large site. What a call gives depends on its arguments, on the
+      build (settings, titles) and, through relative links, on the page's folder; on the
+      page itself only for the items on the way to it, which MkDocs marks active. So a call
+      for an item that is not active, with only pages and sections under it, is looked up
+      by the item, its path and level, its parent's state and where the page sits as the
+      item's links see it: the depth of the page's folder, or the whole folder when its
+      first part is also the first part of a link under the item. Only while MkDocs' own
+      ``url`` filter makes the links.
+    - ``t`` of ``partials/language.html``, a text of the interface in the build's language,
+      by its key (the translations it reads, the theme's own ones too, see no page).
 
-    Only Material's own macro is remembered, and only while MkDocs' own ``url`` filter makes
-    the links; anything else renders as before.
+    Only Material's own templates are remembered: the theme's own version of one may read
+    anything.
     """
     import weakref
 
@@ -846,62 +849,101 @@ def _navigation_once(env: Any) -> Any:
     try:
         import material
 
-        template = env.get_template("partials/nav-item.html")
-        code = template.module.render._func.__code__
-    except (ImportError, jinja2.TemplateNotFound, AttributeError):
+        material_dir = Path(material.__file__).parent / "templates"
+        navigation = env.get_template("partials/nav-item.html")
+        language = env.get_template("partials/language.html")
+        settings = {"config": {"theme": {"language": "en"}}}
+        codes = (
+            navigation.module.render._func.__code__,
+            language.make_module(settings).t._func.__code__,
+        )
+    except (ImportError, jinja2.TemplateError, AttributeError):
         return env
-    if Path(template.filename) != Path(material.__file__).parent / "templates" / template.name:
-        return env  # the theme's own version of the macro: it may read anything
 
-    builds: weakref.WeakKeyDictionary[Any, tuple[dict[Any, Any], dict[int, Any]]]
-    builds = weakref.WeakKeyDictionary()  # per build's navigation: what its calls gave
+    @dataclass
+    class Build:
+        """What the calls of one build gave, and what their keys are made of. Items are
+        known by identity, which no other object takes while the build's navigation (and
+        so every item in it) lives: a build is not looked up once its navigation is gone."""
 
-    def firsts(item: Any, known: dict[int, Any]) -> frozenset[str] | None:
+        navigation: weakref.ref[Any]
+        given: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+        firsts: dict[int, frozenset[str] | None] = field(default_factory=dict)
+        folders: dict[str, list[str]] = field(default_factory=dict)
+
+    current: list[Build] = []  # the build being rendered (or the last one)
+
+    def build_of(context: Any) -> Build | None:
+        """The build ``context`` renders for (known by its navigation), or None."""
+        nav = context.resolve_or_missing("nav")
+        if current and current[0].navigation() is nav:
+            return current[0]
+        try:
+            current[:] = [Build(weakref.ref(nav))]
+        except TypeError:  # a navigation a weak reference cannot follow
+            return None
+        return current[0]
+
+    def firsts(item: Any, build: Build) -> frozenset[str] | None:
         """The first parts of the links under ``item``; None unless it is pages and
         sections only (other items may link anywhere)."""
-        if id(item) in known:
-            return known[id(item)]  # type: ignore[no-any-return]
+        if id(item) in build.firsts:
+            return build.firsts[id(item)]
         found: frozenset[str] | None = None
         if type(item) is Page:
             found = frozenset((item.url.split("/", 1)[0],))
         elif type(item) is Section:
-            under = [firsts(child, known) for child in item.children]
+            under = [firsts(child, build) for child in item.children]
             if None not in under:
                 found = frozenset(part for parts in under if parts for part in parts)
-        known[id(item)] = found
+        build.firsts[id(item)] = found
         return found
+
+    def navigation_key(context: Any, build: Build, args: tuple[Any, ...]) -> Any:
+        url = getattr(context.resolve_or_missing("page"), "url", None)
+        if (
+            len(args) not in (3, 4)
+            or not isinstance(url, str)
+            or context.environment.filters.get("url") is not url_filter
+        ):
+            return None
+        item, path, level, *parent = args
+        under = firsts(item, build)
+        if under is None or item.active:
+            return None
+        parts = build.folders.get(url)
+        if parts is None:
+            folder, _, name = url.rpartition("/")
+            parts = [part for part in (folder if "." in name else url).split("/") if part]
+            build.folders[url] = parts
+        where = tuple(parts) if parts and parts[0] in under else len(parts)
+        state = [(id(above), getattr(above, "active", None)) for above in parent]
+        return (codes[0], id(item), path, level, *state, where)
+
+    def text_key(context: Any, build: Build, args: tuple[Any, ...]) -> Any:
+        return (codes[1], *args)
+
+    keys: dict[Any, Callable[[Any, Build, tuple[Any, ...]], Any]] = {}
+    if Path(navigation.filename) == material_dir / navigation.name:
+        keys[codes[0]] = navigation_key
+    if Path(language.filename) == material_dir / language.name:
+        keys[codes[1]] = text_key
+    if not keys:
+        return env
 
     class Remembering(env.context_class):  # type: ignore[misc]
         def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             func = getattr(__obj, "_func", None)
-            if func is None or func.__code__ is not code:
+            keyed = None if func is None else keys.get(func.__code__)
+            if keyed is None or not kwargs.keys() <= {"_loop_vars", "_block_vars"}:
                 return super().call(__obj, *args, **kwargs)
-            url = getattr(__self.resolve_or_missing("page"), "url", None)
-            if (
-                len(args) not in (3, 4)
-                or kwargs.keys() - {"_loop_vars", "_block_vars"}
-                or not isinstance(url, str)
-                or __self.environment.filters.get("url") is not url_filter
-            ):
+            build = build_of(__self)
+            key = None if build is None else keyed(__self, build, args)
+            if build is None or key is None:
                 return super().call(__obj, *args, **kwargs)
-            try:
-                memo, known = builds[__self.resolve_or_missing("nav")]
-            except KeyError:
-                memo, known = builds[__self.resolve_or_missing("nav")] = ({}, {})
-            except TypeError:  # a navigation a weak reference cannot follow
-                return super().call(__obj, *args, **kwargs)
-            item, path, level, *parent = args
-            under = firsts(item, known)
-            if under is None or item.active:
-                return super().call(__obj, *args, **kwargs)
-            folder, _, name = url.rpartition("/")
-            parts = [part for part in (folder if "." in name else url).split("/") if part]
-            where = tuple(parts) if parts and parts[0] in under else len(parts)
-            state = [(id(above), getattr(above, "active", None)) for above in parent]
-            key = (id(item), path, level, *state, where)
-            done = memo.get(key)
+            done = build.given.get(key)
             if done is None:
-                done = memo[key] = super().call(__obj, *args, **kwargs)
+                done = build.given[key] = super().call(__obj, *args, **kwargs)
             return done
 
     env.context_class = Remembering

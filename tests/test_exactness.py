@@ -10,6 +10,7 @@ turn, to show that it is what keeps a case exact.
 
 from __future__ import annotations
 
+import collections
 import errno
 import functools
 import hashlib
@@ -806,16 +807,18 @@ def nested_plan(base_config: Path) -> SitePlan:
     return SitePlan("Nested", pages, {}, nav, base_config, {"": Location(base_config)})
 
 
-def count_navigation_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Titles of the items Material's navigation macro renders from now on."""
+def count_macro_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The Material macros rendered from now on (the navigation's, the translations'), by
+    template file name."""
     from jinja2.runtime import Macro
 
     rendered: list[str] = []
     real = Macro._invoke
 
     def invoke(self: Macro, arguments: list[Any], autoescape: bool) -> Any:
-        if self.name == "render" and self._func.__code__.co_filename.endswith("nav-item.html"):
-            rendered.append(str(arguments[0].title))
+        name = Path(self._func.__code__.co_filename).name
+        if (self.name, name) in {("render", "nav-item.html"), ("t", "language.html")}:
+            rendered.append(name)
         return real(self, arguments, autoescape)
 
     monkeypatch.setattr(Macro, "_invoke", invoke)
@@ -830,7 +833,8 @@ def count_navigation_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_navigation_parts_rendered_once_are_what_each_page_gets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, features: list[str]
 ) -> None:
-    """A part of the navigation is rendered once for the pages it looks the same from. It
+    """A part of the navigation is rendered once for the pages it looks the same from (and
+    each text of the interface once per build). It
     is not where it holds the page (take out the check of the item's active mark), where it
     links into the page's own folder (look it up by the folder's depth alone), where its
     parent's state shows (tabs with sections; leave the parent out of the key) and where it
@@ -838,13 +842,15 @@ def test_navigation_parts_rendered_once_are_what_each_page_gets(
     base = tmp_path / "mkdocs.yml"
     base.write_text(f"theme:\n  name: material\n  features: {json.dumps(features)}\n")
     plan = nested_plan(base)
-    rendered = count_navigation_renders(monkeypatch)
+    rendered = count_macro_renders(monkeypatch)
     SiteBuilder().build(plan, tmp_path / "work", tmp_path / "fast")
-    ours = len(rendered)
+    ours = collections.Counter(rendered)
     rendered.clear()
     build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
     assert tree(tmp_path / "fast") == tree(tmp_path / "ref")
-    assert 0 < ours < len(rendered)
+    theirs = collections.Counter(rendered)
+    for name in ("nav-item.html", "language.html"):
+        assert 0 < ours[name] < theirs[name]
 
 
 OWN_NAV_ITEM = """\
@@ -869,16 +875,23 @@ OWN_NAV = """\
 """
 
 
+OWN_LANGUAGE = """\
+{% macro t(key) %}{{ key }} on {{ page.title if page else "no page" }}{% endmacro %}
+"""
+
+
 @pytest.mark.parametrize(
-    "override", [("nav-item.html", OWN_NAV_ITEM), ("nav.html", OWN_NAV)], ids=["item", "calls"]
+    "override",
+    [("nav-item.html", OWN_NAV_ITEM), ("nav.html", OWN_NAV), ("language.html", OWN_LANGUAGE)],
+    ids=["item", "calls", "language"],
 )
-def test_a_theme_that_renders_the_navigation_its_own_way_gets_it_rendered_each_time(
+def test_a_theme_with_macros_of_its_own_gets_them_rendered_each_time(
     tmp_path: Path, override: tuple[str, str]
 ) -> None:
-    """Only Material's own macro, called as Material calls it, is remembered: an override
-    of it may read the page (take out the check of the template's file), and calls with
-    other arguments (two of them; the parent by name, which the key would miss) are
-    rendered as they come (take out the check of the arguments)."""
+    """Only Material's own macros, called as Material calls them, are remembered: an
+    override of one may read the page (take out the check of the template's file), and
+    calls with other arguments (two of them; the parent by name, which the key would miss)
+    are rendered as they come (take out the check of the arguments)."""
     name, text = override
     (tmp_path / "overrides" / "partials").mkdir(parents=True)
     (tmp_path / "overrides" / "partials" / name).write_text(text)
@@ -888,9 +901,11 @@ def test_a_theme_that_renders_the_navigation_its_own_way_gets_it_rendered_each_t
         "  features: [navigation.tabs, navigation.sections]\n"
     )
     build_both_ways(nested_plan(base), tmp_path, SiteBuilder())
+    page = (tmp_path / "fast" / "c" / "index.html").read_text()
     if name == "nav-item.html":
-        page = (tmp_path / "fast" / "c" / "index.html").read_text()
         assert "One seen from C" in page
+    if name == "language.html":
+        assert "search.placeholder on C" in page
 
 
 URL_HOOK = """
@@ -929,3 +944,27 @@ def test_links_made_another_way_or_a_navigation_without_weak_references_are_rend
     if hook == URL_HOOK:
         page = (tmp_path / "fast" / "c" / "index.html").read_text()
         assert 'href="../b/index.html?from=c/index.html"' in page
+
+
+def test_what_one_build_rendered_is_not_given_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build's navigation items are known by identity, which Python gives to new objects
+    once old ones are gone: the test makes that happen every time (an item's identity is
+    its title and link), and the second build, whose sections hold other titles, is still
+    its own (look a build up without its navigation and it shows the first build's)."""
+
+    def identity(item: Any) -> int:
+        return hash(
+            (type(item).__name__, str(getattr(item, "title", "")), getattr(item, "url", None))
+        )
+
+    monkeypatch.setattr(sitebuild, "id", identity, raising=False)
+    base = tmp_path / "mkdocs.yml"
+    base.write_text("theme:\n  name: material\n")
+    builder = SiteBuilder()
+    first = nested_plan(base)
+    builder.build(first, tmp_path / "first-work", tmp_path / "first")
+    renamed = json.loads(json.dumps(first.nav).replace('"B"', '"Be"').replace('"D"', '"De"'))
+    build_both_ways(replace(first, nav=renamed), tmp_path, builder)
+    assert "Be" in (tmp_path / "fast" / "index.html").read_text()
