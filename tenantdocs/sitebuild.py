@@ -1488,7 +1488,7 @@ class LiveSite:
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 config.plugins["tenantdocs/page-order"] = PageOrder()
                 if self._env is None:
-                    self._env = _listing_once(config.theme.get_env())
+                    self._env = _macros_once(_listing_once(config.theme.get_env()))
                 env = self._env
                 config.theme.get_env = lambda: env
                 if dirty:
