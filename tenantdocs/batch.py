@@ -9,6 +9,7 @@ only when complete.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -107,7 +108,7 @@ def build_all(
     skeletons = _Skeletons(site, _SkeletonCache(site))
     results: list[TenantResult] = []
     stream = iter(work)
-    with _exchanging(jobs), _forked_pool(jobs, plan) as pool:
+    with _exchanging(jobs), _linking_theme_files(site), _forked_pool(jobs, plan) as pool:
         running: _Window | None = None
         learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
         while chunk := list(itertools.islice(stream, window)):
@@ -147,6 +148,33 @@ def _exchanging(jobs: int) -> Iterator[None]:
             yield
         finally:
             builder.exchange = None
+
+
+def guides_in_common(sites: Sequence[SitePlan]) -> frozenset[str]:
+    """Docs paths of the guides more than one of ``sites`` has."""
+    uses = collections.Counter(path for site in sites for path in site.pages if "/" in path)
+    return frozenset(path for path, count in uses.items() if count > 1)
+
+
+@contextmanager
+def _linking_theme_files(site: Path) -> Iterator[None]:
+    """Have this process's builder, and those forked from it, link the theme's static files
+    into every tenant site from one copy in the site folder (``SiteBuilder.theme_files``),
+    removed when the run ends; without a folder for it, they are copied."""
+    builder = _process_builder()
+    root = publish.state_dir(site) / "staging"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="theme.", dir=root))
+    except OSError:
+        yield
+        return
+    builder.theme_files = folder
+    try:
+        yield
+    finally:
+        builder.theme_files = None
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _task: list[Callable[..., Any]] = []
@@ -316,8 +344,11 @@ class _Window:
 
         for key, members in groups.items():
             skeletons.submit(key, members[0][2], pool)
-        # Guides are shared between tenants built by the same process: worth it with company.
+        # Guides are shared between tenants built by the same process: worth it with company;
+        # what a process worked out is handed to the others for the guides another tenant of
+        # the window uses (writing a file for each guide costs more than it saves).
         share = len(alone) > 1
+        handed = guides_in_common([plan.site for plan, _, _ in alone])
         window = cls(
             site,
             jobs,
@@ -325,7 +356,7 @@ class _Window:
             skeletons,
             groups,
             [
-                pool.submit(_build_alone, site, plan, reason, share, shared, page_jobs)
+                pool.submit(_build_alone, site, plan, reason, share, shared, page_jobs, handed)
                 for plan, reason, shared in alone
             ],
             varying,
@@ -564,8 +595,9 @@ def _build_alone(
     share: bool = False,
     shared: Sentinelized | None = None,
     jobs: int = 1,
+    handed: frozenset[str] | None = None,
 ) -> list[TenantResult]:
-    return [_build_one(site, plan, reason, share, shared, jobs)]
+    return [_build_one(site, plan, reason, share, shared, jobs, handed)]
 
 
 def _build_one(
@@ -575,12 +607,13 @@ def _build_one(
     share: bool,
     shared: Sentinelized | None,
     jobs: int,
+    handed: frozenset[str] | None = None,
 ) -> TenantResult:
     slug = plan.slug
     started = time.monotonic()
     staging = publish.staging_dir(site, slug)
     try:
-        warnings = _build_tenant_site(plan, staging, share, shared, jobs)
+        warnings = _build_tenant_site(plan, staging, share, shared, jobs, handed)
         publish.swap_in(site, slug, staging / "site")
         publish.write_manifest(site, slug, plan.manifest())
     except TenantdocsError as exc:
@@ -607,6 +640,7 @@ def _build_tenant_site(
     share: bool,
     whole: Sentinelized | None = None,
     jobs: int = 1,
+    handed: frozenset[str] | None = None,
 ) -> list[Problem]:
     """Build one tenant into ``staging/site`` with this process's builder.
 
@@ -615,9 +649,10 @@ def _build_tenant_site(
     again; the values are then put back. The sentinels come from ``whole`` (the tenant's
     sentinel plan, made when it was grouped) when given. When that could not be exact
     (:func:`skeleton_problem`), the tenant is built again straightforwardly. ``jobs``: the
-    processes its pages may be spread over.
+    processes its pages may be spread over; ``handed``: the docs paths of the pages whose
+    conversions are handed to the run's other processes (None: all).
     """
-    builder = _worker_builder(jobs)
+    builder = _worker_builder(jobs, handed)
     shared = None
     if share:
         shared = (
@@ -641,9 +676,9 @@ def _build_tenant_site(
     return builder.build(plan.site, staging / "work", staging / "site")
 
 
-def _worker_builder(jobs: int = 1) -> SiteBuilder:
-    """This process's builder (spreading pages over ``jobs`` processes), kept warm for every
-    tenant the process builds.
+def _worker_builder(jobs: int = 1, handed: frozenset[str] | None = None) -> SiteBuilder:
+    """This process's builder (spreading pages over ``jobs`` processes, handing over the
+    conversions of the ``handed`` pages), kept warm for every tenant the process builds.
 
     Process pool workers can keep state only at module level; each forked worker gets a
     copy of the builder of the process that forked it (see :func:`warm_builder`), or a
@@ -651,6 +686,7 @@ def _worker_builder(jobs: int = 1) -> SiteBuilder:
     """
     builder = _process_builder()
     builder.jobs = jobs
+    builder.handed_over = handed
     return builder
 
 

@@ -132,6 +132,13 @@ class SiteBuilder:
         """In a forked helper: the conversions and search sections it worked out."""
         self.exchange: Exchange | None = None
         """Where the builders of this run's other processes hand over their work, if any."""
+        self.handed_over: frozenset[str] | None = None
+        """Docs paths of the pages whose work is handed over through :attr:`exchange` (those
+        another process may build too); None: every page's."""
+        self.theme_files: Path | None = None
+        """A folder on the sites' file system where the theme's static files are kept, each
+        once, for every build to link rather than copy (see :func:`_linked_theme_files`);
+        None: copied."""
 
     def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
         """Build the site into ``site_dir`` (``work_dir`` holds MkDocs' docs folder); return
@@ -199,6 +206,8 @@ class SiteBuilder:
     def _keep_sharing(self, config: Any, base_key: str) -> None:
         """Have the run use and add to what this builder keeps."""
         config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
+        if self.theme_files is not None:
+            config.plugins["tenantdocs/theme-files"] = _linked_theme_files(self.theme_files)
         env = self._envs.get(base_key)
         if env is None:
             env = _listing_once(config.theme.get_env())
@@ -269,7 +278,7 @@ class SiteBuilder:
             self._keep_sections(page.content, sections)
             if self._made is not None:
                 self._made.append((page.content, sections))
-            elif self.exchange is not None:
+            elif self.exchange is not None and self._hands_over(page):
                 self.exchange.put(_SECTIONS, page.content, sections)
         if self._made is not None:
             return  # a forked helper: its index is not written
@@ -310,8 +319,11 @@ class SiteBuilder:
         self._keep_conversion(key, conversion)
         if self._made is not None:
             self._made.append((key, conversion))
-        elif self.exchange is not None:
+        elif self.exchange is not None and self._hands_over(page):
             self.exchange.put(_CONVERSIONS, key, _portable_conversion(conversion))
+
+    def _hands_over(self, page: Any) -> bool:
+        return self.handed_over is None or page.file.src_uri in self.handed_over
 
     def _conversion(self, key: tuple[str, str, str], files: Any) -> _Conversion | None:
         """A conversion of ``key`` whose links resolve in ``files`` as they did when it was
@@ -1262,6 +1274,53 @@ def _documents(documents: Mapping[str, bytes]) -> Any:
             return Files([*ours, *(file for file in files if file.src_uri not in taken)])
 
     return Documents()
+
+
+def _linked_theme_files(store: Path) -> Any:
+    """A MkDocs plugin (added in-process) that puts the theme's static files (scripts, styles,
+    fonts) into the site as hard links to one copy in ``store``, made by the first build
+    that needs it.
+
+    Every tenant site carries the same few dozen theme files, and making a file costs far
+    more than linking one: on a file system that skips recently freed inodes (ext4 without
+    a journal), each new file of a rebuild first walks past the ones the last build freed.
+    A copy is kept under the source's path, size and modification time, so a changed theme
+    file is copied again; where a link cannot be made, MkDocs copies the file as it would.
+    """
+    from mkdocs.plugins import BasePlugin, event_priority
+    from mkdocs.structure.files import File
+
+    def link(file: Any, dirty: bool = False) -> None:
+        source, target = Path(file.abs_src_path), Path(file.abs_dest_path)
+        try:
+            stat = source.stat()
+            key = repr((str(source), stat.st_size, stat.st_mtime_ns)).encode("utf-8")
+            kept = store / hashlib.sha256(key).hexdigest()
+            if not kept.exists():
+                partial = kept.with_name(f"{kept.name}.{os.getpid()}")
+                shutil.copyfile(source, partial)
+                partial.replace(kept)  # whole or not at all for another process linking it
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.hardlink_to(kept)
+            except FileExistsError:  # a dirty build: never written through, linked anew
+                target.unlink()
+                target.hardlink_to(kept)
+        except OSError:  # no link here (another file system, too many links)
+            File.copy_file(file, dirty)
+
+    class ThemeFiles(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
+        @event_priority(-100)  # after every other plugin: the files are final
+        def on_files(self, files: Any, /, *, config: Any) -> Any:
+            folders = [Path(folder) for folder in config.theme.dirs]
+            for file in files:
+                # A file a plugin gave content to has no source path: MkDocs writes it.
+                source = file.abs_src_path
+                if source is not None and any(Path(source).is_relative_to(f) for f in folders):
+                    file.copy_file = functools.partial(link, file)
+            return files
+
+    return ThemeFiles()
 
 
 def _walk_order(path: str) -> tuple[tuple[int, Any], ...]:

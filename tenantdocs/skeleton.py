@@ -365,6 +365,8 @@ def fill_in_place(root: Path, values: Mapping[str, str]) -> None:
         if path.suffix in _TEXT_SUFFIXES and path.is_file():
             text = path.read_bytes().decode("utf-8")
             if _MARK in text:
+                if path.stat().st_nlink > 1:
+                    path.unlink()  # never write through a link into another site's file
                 path.write_bytes(fill_text(text, values).encode("utf-8"))
 
 

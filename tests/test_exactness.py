@@ -968,3 +968,123 @@ def test_what_one_build_rendered_is_not_given_to_the_next(
     renamed = json.loads(json.dumps(first.nav).replace('"B"', '"Be"').replace('"D"', '"De"'))
     build_both_ways(replace(first, nav=renamed), tmp_path, builder)
     assert "Be" in (tmp_path / "fast" / "index.html").read_text()
+
+
+# --- what a run hands between its processes, and the theme files it links ----------------
+
+
+def test_a_builder_hands_over_only_the_pages_another_process_may_build(tmp_path: Path) -> None:
+    """Writing a file for each guide costs more than it saves where no other process will
+    read it: only the pages listed are handed over (take out the check and all three are)."""
+    plan = linking_plan("Both", ["alpha", "beta"])
+    with sitebuild.exchange() as shared:
+        assert shared is not None
+        builder = SiteBuilder()
+        builder.exchange, builder.handed_over = shared, frozenset({"alpha/index.md"})
+        builder.build(plan, tmp_path / "work", tmp_path / "fast")
+        assert len(list(shared.folder.iterdir())) == 2  # alpha's conversion and sections
+    assert_builds_as_plain(plan, tmp_path / "fast", tmp_path)
+
+
+def test_the_guides_handed_over_are_those_two_tenants_of_the_window_use() -> None:
+    plans = [
+        linking_plan("One", ["alpha", "beta"]),
+        linking_plan("Two", ["alpha", "gamma"]),
+        linking_plan("Three", ["delta"]),
+    ]
+    assert batch.guides_in_common(plans) == {"alpha/index.md"}  # homes are each their own
+
+
+def test_every_tenant_site_links_one_copy_of_each_theme_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tenants with their own apps and tenants filled in from a shared run: their theme
+    files are one file, and the copy the run kept is gone when it ends."""
+    make_workload(tmp_path, 5)
+    monkeypatch.chdir(tmp_path)
+    assert_exact(tmp_path, "--jobs", "2")
+    bundles = sorted((tmp_path / "fast").glob("*/assets/javascripts/bundle.*.min.js"))
+    assert len(bundles) == 5
+    assert len({path.stat().st_ino for path in bundles}) == 1
+    assert bundles[0].stat().st_nlink == 5
+    assert list((tmp_path / "fast" / ".tenantdocs").rglob("theme.*")) == []
+
+
+OWN_SCRIPT_HOOK = """
+def on_files(files, config):
+    files.get_file_from_path("assets/extra.js").content_string = "// given by a hook"
+    return files
+"""
+
+
+@pytest.mark.parametrize("change", ["edit", "hook"])
+def test_a_theme_file_that_changed_or_that_a_plugin_gave_content_is_not_linked(
+    tmp_path: Path, change: str
+) -> None:
+    """A kept copy is known by its source's size and time, so an edited theme file is
+    copied again (key the copy by its path alone and the second site gets the first
+    file); a file a plugin gave content to is written by MkDocs (link it regardless and
+    the site gets the file from the theme folder)."""
+    overrides = tmp_path / "overrides" / "assets"
+    overrides.mkdir(parents=True)
+    script = overrides / "extra.js"
+    script.write_text("// first\n")
+    base = tmp_path / "mkdocs.yml"
+    settings = "theme:\n  name: material\n  custom_dir: overrides\n"
+    if change == "hook":
+        (tmp_path / "hooks.py").write_text(OWN_SCRIPT_HOOK)
+        settings += f"hooks:\n  - {tmp_path / 'hooks.py'}\n"
+    base.write_text(settings)
+    plan = nested_plan(base)
+    builder = SiteBuilder()
+    builder.theme_files = tmp_path / "store"
+    builder.theme_files.mkdir()
+    builder.build(plan, tmp_path / "first-work", tmp_path / "first")
+    if change == "edit":
+        script.write_text("// the second, longer\n")
+    build_both_ways(plan, tmp_path, builder)
+    published = (tmp_path / "fast" / "assets" / "extra.js").read_text()
+    assert published == ("// the second, longer\n" if change == "edit" else "// given by a hook")
+    assert (tmp_path / "fast" / "assets" / "javascripts").is_dir()
+
+
+def test_a_theme_file_that_cannot_be_linked_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another file system, or a file at its limit of links: MkDocs' copy (take out the
+    fallback and the build fails)."""
+
+    def refuse(source: Any, target: Any) -> None:
+        raise OSError(errno.EMLINK, "Too many links")
+
+    monkeypatch.setattr(os, "link", refuse)
+    builder = SiteBuilder()
+    builder.theme_files = tmp_path / "store"
+    builder.theme_files.mkdir()
+    build_both_ways(linking_plan("Both", ["alpha", "beta"]), tmp_path, builder)
+
+
+def test_a_dirty_build_never_writes_through_a_link(tmp_path: Path) -> None:
+    """MkDocs copies an edited theme file over the old one in a dirty build; into a linked
+    file that would change every site sharing it (take out the unlink and the kept copy
+    changes)."""
+    from mkdocs.structure.files import File, Files
+
+    theme, site = tmp_path / "theme", tmp_path / "site"
+    (theme / "assets").mkdir(parents=True)
+    source = theme / "assets" / "extra.js"
+    source.write_text("// first\n")
+    store = tmp_path / "store"
+    store.mkdir()
+    plugin = sitebuild._linked_theme_files(store)
+    config = type("Config", (), {"theme": type("Theme", (), {"dirs": [str(theme)]})()})()
+    files = plugin.on_files(
+        Files([File("assets/extra.js", str(theme), str(site), False)]), config=config
+    )
+    file = files.get_file_from_path("assets/extra.js")
+    file.copy_file(dirty=False)
+    (kept,) = store.iterdir()
+    source.write_text("// edited, and longer\n")
+    file.copy_file(dirty=True)
+    assert (site / "assets" / "extra.js").read_text() == "// edited, and longer\n"
+    assert kept.read_text() == "// first\n"

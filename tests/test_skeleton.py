@@ -9,6 +9,7 @@ from tenantdocs.errors import Location
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
+    fill_in_place,
     fill_text,
     guides_only,
     revalued,
@@ -109,6 +110,24 @@ def test_a_built_skeleton_is_checked_for_every_trace_of_a_sentinel(tmp_path: Pat
     assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}) == (
         "a sentinel stands outside a string in highlighted code in code.html"
     )
+
+
+def test_filling_in_a_site_never_writes_through_a_link(tmp_path: Path) -> None:
+    """A file linked from elsewhere (another tenant's site, a kept copy) is replaced, not
+    written to (take out the unlink and the other file gets this tenant's value)."""
+    mark = sentinel("tenant:name")
+    elsewhere = tmp_path / "elsewhere.html"
+    elsewhere.write_text(f"<h1>{mark}</h1>", encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").hardlink_to(elsewhere)
+    (site / "own.html").write_text(f"<p>{mark}</p>", encoding="utf-8")
+    own_inode = (site / "own.html").stat().st_ino
+    fill_in_place(site, {mark: "Contoso Ltd"})
+    assert (site / "index.html").read_text(encoding="utf-8") == "<h1>Contoso Ltd</h1>"
+    assert elsewhere.read_text(encoding="utf-8") == f"<h1>{mark}</h1>"
+    assert (site / "own.html").read_text(encoding="utf-8") == "<p>Contoso Ltd</p>"
+    assert (site / "own.html").stat().st_ino == own_inode  # a file of its own: rewritten
 
 
 def test_a_value_that_begins_a_relative_link_target_keeps_its_text() -> None:
