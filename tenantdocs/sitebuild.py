@@ -29,7 +29,7 @@ import signal
 import struct
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -440,8 +440,14 @@ _STATELESS_PLUGINS = frozenset(
     }
 )
 """Plugins whose page hooks keep nothing from one page for the next (search only adds each
-page's entries, in the order the pages are built): a forked copy renders a page as this
-process would."""
+page's entries, in the order the pages are built), so a forked copy renders a page as this
+process would, and that write no file of the site but their own."""
+
+
+def _stateless(plugins: Iterable[Any]) -> bool:
+    """Whether every one of ``plugins`` is in :data:`_STATELESS_PLUGINS` or tenantdocs' own."""
+    names = (f"{type(p).__module__}.{type(p).__qualname__}" for p in plugins)
+    return all(n in _STATELESS_PLUGINS or n.startswith(f"{__name__}.") for n in names)
 
 
 class _Spread:
@@ -510,11 +516,7 @@ class _Spread:
         if self._converting is not None:
             self._converting.close()
             self._converting = None
-        plugins = [f"{type(p).__module__}.{type(p).__qualname__}" for p in config.plugins.values()]
-        if any(
-            name not in _STATELESS_PLUGINS and not name.startswith(f"{__name__}.")
-            for name in plugins
-        ):
+        if not _stateless(config.plugins.values()):
             return env
         pages = files.documentation_pages(inclusion=InclusionLevel.is_included)
         nav = self._nav
@@ -1286,6 +1288,9 @@ def _linked_theme_files(store: Path) -> Any:
     a journal), each new file of a rebuild first walks past the ones the last build freed.
     A copy is kept under the source's path, size and modification time, so a changed theme
     file is copied again; where a link cannot be made, MkDocs copies the file as it would.
+    Only when every plugin of the run is one known to write no file of the site after MkDocs
+    copied it (:data:`_STATELESS_PLUGINS`, tenantdocs' own): another (a minifier) could write
+    into a linked file, and so into every site that shares it.
     """
     from mkdocs.plugins import BasePlugin, event_priority
     from mkdocs.structure.files import File
@@ -1312,6 +1317,8 @@ def _linked_theme_files(store: Path) -> Any:
     class ThemeFiles(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
         @event_priority(-100)  # after every other plugin: the files are final
         def on_files(self, files: Any, /, *, config: Any) -> Any:
+            if not _stateless(config.plugins.values()):
+                return files
             folders = [Path(folder) for folder in config.theme.dirs]
             for file in files:
                 # A file a plugin gave content to has no source path: MkDocs writes it.

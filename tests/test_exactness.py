@@ -1010,21 +1010,25 @@ def test_every_tenant_site_links_one_copy_of_each_theme_file(
     assert list((tmp_path / "fast" / ".tenantdocs").rglob("theme.*")) == []
 
 
-OWN_SCRIPT_HOOK = """
-def on_files(files, config):
-    files.get_file_from_path("assets/extra.js").content_string = "// given by a hook"
-    return files
+WRITING_HOOK = """
+from pathlib import Path
+
+
+def on_post_build(config):
+    with (Path(config.site_dir) / "assets" / "extra.js").open("a") as script:
+        script.write("// and a line from a hook")
 """
 
 
 @pytest.mark.parametrize("change", ["edit", "hook"])
-def test_a_theme_file_that_changed_or_that_a_plugin_gave_content_is_not_linked(
+def test_an_edited_theme_file_or_a_plugin_that_writes_into_one_is_kept_apart(
     tmp_path: Path, change: str
 ) -> None:
     """A kept copy is known by its source's size and time, so an edited theme file is
     copied again (key the copy by its path alone and the second site gets the first
-    file); a file a plugin gave content to is written by MkDocs (link it regardless and
-    the site gets the file from the theme folder)."""
+    file); with a plugin that could write into the site's files (a minifier, this hook),
+    nothing is linked (link regardless and the first build's hook writes into the kept
+    copy, which the second site then gets with two lines added)."""
     overrides = tmp_path / "overrides" / "assets"
     overrides.mkdir(parents=True)
     script = overrides / "extra.js"
@@ -1032,7 +1036,7 @@ def test_a_theme_file_that_changed_or_that_a_plugin_gave_content_is_not_linked(
     base = tmp_path / "mkdocs.yml"
     settings = "theme:\n  name: material\n  custom_dir: overrides\n"
     if change == "hook":
-        (tmp_path / "hooks.py").write_text(OWN_SCRIPT_HOOK)
+        (tmp_path / "hooks.py").write_text(WRITING_HOOK)
         settings += f"hooks:\n  - {tmp_path / 'hooks.py'}\n"
     base.write_text(settings)
     plan = nested_plan(base)
@@ -1044,8 +1048,11 @@ def test_a_theme_file_that_changed_or_that_a_plugin_gave_content_is_not_linked(
         script.write_text("// the second, longer\n")
     build_both_ways(plan, tmp_path, builder)
     published = (tmp_path / "fast" / "assets" / "extra.js").read_text()
-    assert published == ("// the second, longer\n" if change == "edit" else "// given by a hook")
-    assert (tmp_path / "fast" / "assets" / "javascripts").is_dir()
+    if change == "edit":
+        assert published == "// the second, longer\n"
+        assert (tmp_path / "fast" / "assets" / "extra.js").stat().st_nlink == 2  # linked
+    else:
+        assert published == "// first\n// and a line from a hook"
 
 
 def test_a_theme_file_that_cannot_be_linked_is_copied(
@@ -1077,7 +1084,8 @@ def test_a_dirty_build_never_writes_through_a_link(tmp_path: Path) -> None:
     store = tmp_path / "store"
     store.mkdir()
     plugin = sitebuild._linked_theme_files(store)
-    config = type("Config", (), {"theme": type("Theme", (), {"dirs": [str(theme)]})()})()
+    theme_settings = type("Theme", (), {"dirs": [str(theme)]})()
+    config = type("Config", (), {"theme": theme_settings, "plugins": {}})()
     files = plugin.on_files(
         Files([File("assets/extra.js", str(theme), str(site), False)]), config=config
     )
