@@ -665,11 +665,13 @@ def _build_tenant_site(
             warnings = builder.build(shared.site, staging / "work", staging / "site")
         except TenantdocsError:
             warnings = None  # said again, with the tenant's own values, by the build below
+        theme = frozenset(builder.theme_copies)
+        sentinels = _sentinels_in(shared.site, shared.values)
         exact = warnings is not None and (
-            skeleton_problem(staging / "site", _sentinels_in(shared.site, shared.values)) is None
+            skeleton_problem(staging / "site", sentinels, theme=theme) is None
         )
         if warnings is not None and exact:
-            fill_in_place(staging / "site", shared.values)
+            fill_in_place(staging / "site", shared.values, theme)
             return [replace(w, message=fill_text(w.message, shared.values)) for w in warnings]
         shutil.rmtree(staging / "work", ignore_errors=True)
         shutil.rmtree(staging / "site", ignore_errors=True)

@@ -139,6 +139,9 @@ class SiteBuilder:
         """A folder on the sites' file system where the theme's static files are kept, each
         once, for every build to link rather than copy (see :func:`_linked_theme_files`);
         None: copied."""
+        self.theme_copies: list[str] = []
+        """Output paths of the last build's files linked to :attr:`theme_files`: the theme's
+        files as they are, written by no plugin."""
 
     def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
         """Build the site into ``site_dir`` (``work_dir`` holds MkDocs' docs folder); return
@@ -206,8 +209,11 @@ class SiteBuilder:
     def _keep_sharing(self, config: Any, base_key: str) -> None:
         """Have the run use and add to what this builder keeps."""
         config.plugins["tenantdocs/conversions"] = self._conversions(base_key)
+        self.theme_copies = []
         if self.theme_files is not None:
-            config.plugins["tenantdocs/theme-files"] = _linked_theme_files(self.theme_files)
+            config.plugins["tenantdocs/theme-files"] = _linked_theme_files(
+                self.theme_files, self.theme_copies
+            )
         env = self._envs.get(base_key)
         if env is None:
             env = _listing_once(config.theme.get_env())
@@ -1278,10 +1284,10 @@ def _documents(documents: Mapping[str, bytes]) -> Any:
     return Documents()
 
 
-def _linked_theme_files(store: Path) -> Any:
+def _linked_theme_files(store: Path, linked: list[str]) -> Any:
     """A MkDocs plugin (added in-process) that puts the theme's static files (scripts, styles,
     fonts) into the site as hard links to one copy in ``store``, made by the first build
-    that needs it.
+    that needs it; the output path of each is added to ``linked``.
 
     Every tenant site carries the same few dozen theme files, and making a file costs far
     more than linking one: on a file system that skips recently freed inodes (ext4 without
@@ -1313,6 +1319,8 @@ def _linked_theme_files(store: Path) -> Any:
                 target.hardlink_to(kept)
         except OSError:  # no link here (another file system, too many links)
             File.copy_file(file, dirty)
+        else:
+            linked.append(file.dest_uri)
 
     class ThemeFiles(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
         @event_priority(-100)  # after every other plugin: the files are final

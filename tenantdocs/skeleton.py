@@ -29,7 +29,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -275,17 +275,22 @@ def _heading_lines(text: str) -> str:
 
 
 def skeleton_problem(
-    output: Path, sentinels: Mapping[str, str], only: Iterable[str] | None = None
+    output: Path,
+    sentinels: Mapping[str, str],
+    only: Iterable[str] | None = None,
+    theme: Collection[str] = (),
 ) -> str | None:
     """Why a built skeleton cannot be filled in exactly, or None when it can.
 
     ``sentinels`` maps each sentinel of the plan to a value it stands for. ``only``: the
-    output paths (relative) to look at, when not the whole folder.
+    output paths (relative) to look at, when not the whole folder. ``theme``: output paths
+    that are the theme's files as they are (``SiteBuilder.theme_copies``), not looked at.
     """
-    paths = output.rglob("*") if only is None else (output / path for path in only)
-    for path in sorted(paths):
-        if not path.is_file():
-            continue
+    if only is None:
+        paths = _files(output, theme)
+    else:
+        paths = sorted(p for p in (output / path for path in only) if p.is_file())
+    for path in paths:
         # The whole site is read: plain byte searches (bytes.lower() folds ASCII only, and
         # a sentinel, however rewritten, is ASCII).
         lowered = path.read_bytes().lower()
@@ -359,15 +364,28 @@ def fill_in(
         published.write_bytes(data)
 
 
-def fill_in_place(root: Path, values: Mapping[str, str]) -> None:
-    """Put a tenant's values into its own site built from its sentinel plan."""
-    for path in sorted(root.rglob("*")):
-        if path.suffix in _TEXT_SUFFIXES and path.is_file():
+def fill_in_place(root: Path, values: Mapping[str, str], theme: Collection[str] = ()) -> None:
+    """Put a tenant's values into its own site built from its sentinel plan; ``theme``: the
+    theme's files in it, as they are (see :func:`skeleton_problem`), left alone."""
+    for path in _files(root, theme):
+        if path.suffix in _TEXT_SUFFIXES:
             text = path.read_bytes().decode("utf-8")
             if _MARK in text:
                 if path.stat().st_nlink > 1:
                     path.unlink()  # never write through a link into another site's file
                 path.write_bytes(fill_text(text, values).encode("utf-8"))
+
+
+def _files(root: Path, leave: Collection[str] = ()) -> list[Path]:
+    """Every file under ``root`` but the ``leave`` ones (relative, '/'-separated), sorted as
+    paths are."""
+    found: list[tuple[tuple[str, ...], Path]] = []
+    for folder, _, names in os.walk(root):
+        parts = Path(folder).relative_to(root).parts
+        for name in names:
+            if "/".join((*parts, name)) not in leave:
+                found.append(((*parts, name), Path(folder, name)))
+    return [path for _, path in sorted(found)]
 
 
 def fill_text(text: str, values: Mapping[str, str]) -> str:

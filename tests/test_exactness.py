@@ -1083,7 +1083,7 @@ def test_a_dirty_build_never_writes_through_a_link(tmp_path: Path) -> None:
     source.write_text("// first\n")
     store = tmp_path / "store"
     store.mkdir()
-    plugin = sitebuild._linked_theme_files(store)
+    plugin = sitebuild._linked_theme_files(store, [])
     theme_settings = type("Theme", (), {"dirs": [str(theme)]})()
     config = type("Config", (), {"theme": theme_settings, "plugins": {}})()
     files = plugin.on_files(

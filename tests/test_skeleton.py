@@ -130,6 +130,22 @@ def test_filling_in_a_site_never_writes_through_a_link(tmp_path: Path) -> None:
     assert (site / "own.html").stat().st_ino == own_inode  # a file of its own: rewritten
 
 
+def test_the_theme_files_of_a_site_are_neither_checked_nor_filled_in(tmp_path: Path) -> None:
+    """Files linked unchanged from the theme are the reference build's bytes whatever they
+    hold: a theme script naming the mark, a theme file holding a sentinel's very text."""
+    mark = sentinel("tenant:name")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "odd.js").write_text(f"// {mark.lower()}", encoding="utf-8")
+    (tmp_path / "assets" / "odd.json").write_text(f'["{mark}"]', encoding="utf-8")
+    (tmp_path / "index.html").write_text(f"<h1>{mark}</h1>", encoding="utf-8")
+    theme = {"assets/odd.js", "assets/odd.json"}
+    assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}) == "a sentinel reached odd.js"
+    assert skeleton_problem(tmp_path, {mark: "Contoso Ltd"}, theme=theme) is None
+    fill_in_place(tmp_path, {mark: "Contoso Ltd"}, theme)
+    assert (tmp_path / "index.html").read_text(encoding="utf-8") == "<h1>Contoso Ltd</h1>"
+    assert (tmp_path / "assets" / "odd.json").read_text(encoding="utf-8") == f'["{mark}"]'
+
+
 def test_a_value_that_begins_a_relative_link_target_keeps_its_text() -> None:
     # MkDocs rewrites relative link targets and the download marks judge them by their
     # text, so such a value never becomes a sentinel; elsewhere in the text it may.
