@@ -18,6 +18,7 @@ the base configuration and theme files rebuilds that tenant's whole site.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -171,11 +172,14 @@ class _Filled:
             if out.parent not in folders:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(out.parent)
-            out.unlink(missing_ok=True)
             source = self.skeleton / path
             if not source.is_file():
+                out.unlink(missing_ok=True)
                 self.holds.pop(path, None)
                 continue
+            with contextlib.suppress(FileNotFoundError):  # never written through a link;
+                if out.lstat().st_nlink > 1 or out.is_symlink():  # a file of its own is
+                    out.unlink()  # rewritten in place (a new file costs a new inode)
             data = source.read_bytes()
             found = frozenset(m.decode() for m in _SENTINEL_BYTES.findall(data))
             self.holds[path] = found

@@ -423,3 +423,34 @@ def test_files_mkdocs_copies_are_copied_without_a_run_only_where_it_copied_them(
     assert sorted(changed) == ["app/file.bin", "templates/left-out.bin"]
     build_site(plan(b"two"), tmp_path / "work", tmp_path / "reference")
     assert site_files(site) == site_files(tmp_path / "reference")
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_filling_in_the_served_site_never_writes_through_a_link(tmp_path: Path, link: str) -> None:
+    """A served file of its own is rewritten in place (a new file costs a new inode on
+    every edit); one linked from elsewhere is replaced (take out the check and the other
+    file gets the tenant's value); one the skeleton no longer has is removed."""
+    from tenantdocs.serve import _Filled
+
+    mark = sentinel("tenant:name")
+    skeleton, served = tmp_path / "skeleton", tmp_path / "served"
+    skeleton.mkdir()
+    served.mkdir()
+    (skeleton / "linked.html").write_text(f"<h1>{mark}</h1>")
+    (skeleton / "own.html").write_text(f"<p>{mark}</p>")
+    elsewhere = tmp_path / "elsewhere.html"
+    elsewhere.write_text("kept")
+    if link == "hard":
+        (served / "linked.html").hardlink_to(elsewhere)
+    else:
+        (served / "linked.html").symlink_to(elsewhere)
+    (served / "own.html").write_text("old")
+    (served / "gone.html").write_text("old")
+    with (served / "own.html").open() as own:  # the file itself, whatever its name leads to
+        _Filled(skeleton, {mark: "Contoso Ltd"}, True).refill(
+            served, ["gone.html", "linked.html", "own.html"]
+        )
+        assert own.read() == "<p>Contoso Ltd</p>"
+    assert (served / "linked.html").read_text() == "<h1>Contoso Ltd</h1>"
+    assert elsewhere.read_text() == "kept"
+    assert not (served / "gone.html").exists()
