@@ -177,9 +177,11 @@ class _Filled:
                 out.unlink(missing_ok=True)
                 self.holds.pop(path, None)
                 continue
-            with contextlib.suppress(FileNotFoundError):  # never written through a link;
-                if out.lstat().st_nlink > 1 or out.is_symlink():  # a file of its own is
-                    out.unlink()  # rewritten in place (a new file costs a new inode)
+            # Never written through a link; a file of its own is rewritten in place (a new
+            # file costs a new inode).
+            with contextlib.suppress(FileNotFoundError):
+                if out.lstat().st_nlink > 1 or out.is_symlink():
+                    out.unlink()
             data = source.read_bytes()
             found = frozenset(m.decode() for m in _SENTINEL_BYTES.findall(data))
             self.holds[path] = found
