@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,20 @@ def write_atomic(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise cannot_write(path, exc) from None
         raise
+
+
+def write_own(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as a file of its own: a file that is already only its own
+    is rewritten in place (a new file costs a new inode); a link, hard or symbolic, is
+    replaced, never written through (that would change the file it shares)."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        pass
+    else:
+        if stat.S_ISLNK(found.st_mode) or found.st_nlink > 1:
+            path.unlink()
+    path.write_bytes(data)
 
 
 def cannot_write(path: Path, exc: OSError) -> PublishError:

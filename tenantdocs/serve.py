@@ -18,7 +18,6 @@ the base configuration and theme files rebuilds that tenant's whole site.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -36,6 +35,7 @@ from pathlib import Path
 from tenantdocs import publish
 from tenantdocs.adminpages import render_home
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
+from tenantdocs.files import write_own
 from tenantdocs.pipeline import (
     AppPlan,
     Project,
@@ -177,17 +177,12 @@ class _Filled:
                 out.unlink(missing_ok=True)
                 self.holds.pop(path, None)
                 continue
-            # Never written through a link; a file of its own is rewritten in place (a new
-            # file costs a new inode).
-            with contextlib.suppress(FileNotFoundError):
-                if out.lstat().st_nlink > 1 or out.is_symlink():
-                    out.unlink()
             data = source.read_bytes()
             found = frozenset(m.decode() for m in _SENTINEL_BYTES.findall(data))
             self.holds[path] = found
             if found:
                 data = fill_text(data.decode("utf-8"), self.values).encode("utf-8")
-            out.write_bytes(data)
+            write_own(out, data)
 
     def update(
         self, live: LiveSite, shared: Sentinelized, target: Path

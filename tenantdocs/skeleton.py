@@ -33,6 +33,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tenantdocs.files import write_own
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.values import ValueSet, metadata_identity
 
@@ -359,9 +360,7 @@ def fill_in(
     for relative in skeleton.linked:
         _link_or_copy(skeleton.root / relative, target / relative)
     for docs_path, data in files.items():
-        published = target / docs_path
-        published.unlink(missing_ok=True)  # never write through a link into the skeleton
-        published.write_bytes(data)
+        write_own(target / docs_path, data)  # never through a link into the skeleton
 
 
 def fill_in_place(root: Path, values: Mapping[str, str], theme: Collection[str] = ()) -> None:
@@ -371,9 +370,7 @@ def fill_in_place(root: Path, values: Mapping[str, str], theme: Collection[str] 
         if path.suffix in _TEXT_SUFFIXES:
             text = path.read_bytes().decode("utf-8")
             if _MARK in text:
-                if path.stat().st_nlink > 1:
-                    path.unlink()  # never write through a link into another site's file
-                path.write_bytes(fill_text(text, values).encode("utf-8"))
+                write_own(path, fill_text(text, values).encode("utf-8"))
 
 
 def _files(root: Path, leave: Collection[str] = ()) -> list[Path]:
