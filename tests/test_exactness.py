@@ -11,6 +11,7 @@ turn, to show that it is what keeps a case exact.
 from __future__ import annotations
 
 import collections
+import copy
 import errno
 import functools
 import hashlib
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CORPUS
 
 from tenantdocs import batch, pipeline, sitebuild, skeleton
 from tenantdocs.cli import main
@@ -1096,3 +1098,158 @@ def test_a_dirty_build_never_writes_through_a_link(tmp_path: Path) -> None:
     file.copy_file(dirty=True)
     assert (site / "assets" / "extra.js").read_text() == "// edited, and longer\n"
     assert kept.read_text() == "// first\n"
+
+
+# --- one Python-Markdown instance for every page ---------------------------------------------
+
+STATEFUL_EXTENSIONS = [
+    *sitebuild.DEFAULT_EXTENSIONS,
+    "footnotes",
+    "abbr",
+    "def_list",
+    "pymdownx.tabbed",
+]
+"""The sites' extensions and others that keep state between a document's parts."""
+
+STATEFUL_PAGE = """# Title[^1]
+
+*[SSO]: Single sign-on
+
+=== "First"
+
+    SSO in a tab.
+
+=== "Second"
+
+    ```text
+    copied %metadata:IssuerUri%
+    ```
+
+Term
+:   Definition
+
+[^1]: A footnote.
+"""
+
+
+def mkdocs_config(tmp_path: Path, extensions: list[Any]) -> Any:
+    from mkdocs.config.defaults import MkDocsConfig
+
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    config = MkDocsConfig()
+    config.load_dict(
+        {
+            "site_name": "Test",
+            "docs_dir": str(tmp_path / "docs"),
+            "site_dir": str(tmp_path / "site"),
+            "markdown_extensions": copy.deepcopy(extensions),  # MkDocs consumes what it gets
+        }
+    )
+    errors, _ = config.validate()
+    assert errors == []
+    return config
+
+
+def converted(render: Any, text: str, config: Any) -> tuple[Any, ...]:
+    """What ``render`` (``Page.render`` or a kept instance's) makes of ``text``."""
+    from mkdocs.structure.files import File, Files
+    from mkdocs.structure.pages import Page
+
+    file = File("guide/index.md", config.docs_dir, config.site_dir, False)
+    page = Page(None, file, config)
+    page.markdown = text
+    render(page, config, Files([file]))
+    return page.content, outline(page.toc.items), page._title_from_render, page.present_anchor_ids
+
+
+def outline(items: Any) -> list[Any]:
+    return [(i.title, i.id, i.level, outline(i.children)) for i in items]
+
+
+def test_one_kept_markdown_converts_every_guide_as_a_new_one_would(tmp_path: Path) -> None:
+    from mkdocs.structure.pages import Page
+
+    texts = [STATEFUL_PAGE, STATEFUL_PAGE.replace("Title", "Other"), GUIDE]
+    if CORPUS.is_dir():
+        texts += [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*/*.md"))]
+    random.Random(7).shuffle(texts)
+    config = mkdocs_config(tmp_path, STATEFUL_EXTENSIONS)
+    kept = sitebuild._KeptMarkdown()
+    made = []
+    for text in texts:
+        assert converted(kept.render, text, config) == converted(Page.render, text, config)
+        made.append(kept._kept)
+    assert made[0] is not None and all(m is made[0] for m in made)  # one instance for all
+
+
+def lent(kept: Any, extensions: list[Any], configs: dict[str, Any] | None = None) -> Any:
+    """The instance ``kept`` lends, given back as after a conversion that ended well."""
+    md = kept.Markdown(extensions=extensions, extension_configs=configs or {})
+    kept._kept, kept._lent = kept._lent, None
+    return md
+
+
+def numbered() -> Any:
+    """An extension from elsewhere that numbers the documents it converts, past ``reset``."""
+    from markdown.extensions import Extension
+    from markdown.treeprocessors import Treeprocessor
+
+    class Numbering(Treeprocessor):
+        documents = 0
+
+        def run(self, root: Any) -> None:
+            self.documents += 1
+            root[0].set("data-n", str(self.documents))
+
+    class Numbered(Extension):
+        def extendMarkdown(self, md: Any) -> None:
+            md.treeprocessors.register(Numbering(md), "numbering", 3)
+
+    return Numbered()
+
+
+def test_a_kept_markdown_is_lent_only_as_a_new_one_would_be() -> None:
+    from markdown.treeprocessors import Treeprocessor
+
+    kept = sitebuild._KeptMarkdown()
+    first = lent(kept, ["toc"])
+    assert lent(kept, ["toc"]) is first
+    # Another configuration gets another instance.
+    assert lent(kept, ["toc"], {"toc": {"permalink": True}}) is not first
+
+    # Something registered for one page only (not MkDocs' per-page processors): a new one.
+    again = lent(kept, ["toc"])
+    again.treeprocessors.register(Treeprocessor(again), "one-page-only", 3)
+    assert lent(kept, ["toc"]) is not again
+
+    # An extension from elsewhere may keep state past reset: a new instance every time.
+    extension = numbered()
+    foreign = lent(kept, ["toc", extension])
+    assert lent(kept, ["toc", extension]) is not foreign
+
+
+def test_a_conversion_that_failed_leaves_its_instance_unused(tmp_path: Path) -> None:
+    from mkdocs.structure.files import File
+    from mkdocs.structure.pages import Page
+
+    config = mkdocs_config(tmp_path, ["toc"])
+    kept = sitebuild._KeptMarkdown()
+    converted(kept.render, "# Kept", config)
+    good = kept._kept
+    page = Page(None, File("a.md", config.docs_dir, config.site_dir, False), config)
+    page.markdown = "# Heading\n\n[a link](b.md)"
+    with pytest.raises(AttributeError):  # MkDocs' link processor, halfway through
+        kept.render(page, config, None)
+    assert kept._lent is good
+    converted(kept.render, "# Next", config)
+    assert kept._kept is not None and kept._kept is not good
+
+
+def test_an_extension_that_keeps_state_past_reset_is_converted_anew(tmp_path: Path) -> None:
+    from mkdocs.structure.pages import Page
+
+    config = mkdocs_config(tmp_path, ["toc"])
+    config.markdown_extensions.append(numbered())
+    kept = sitebuild._KeptMarkdown()
+    for text in ["# One", "# Two", "# Three"]:
+        assert converted(kept.render, text, config) == converted(Page.render, text, config)
