@@ -13,6 +13,7 @@ import collections
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import itertools
 import json
 import multiprocessing
@@ -186,6 +187,14 @@ def _install(task: Callable[..., Any]) -> None:
     _task[:] = [task]
 
 
+def _start_worker(task: Callable[..., Any]) -> None:
+    """A forked worker's start: what it got from this process (MkDocs and the theme loaded,
+    warmed) lives as long as it does, so its garbage collections leave it alone; they would
+    otherwise walk it all again and again, and copy each page of memory they touch."""
+    gc.freeze()
+    _install(task)
+
+
 @contextmanager
 def _forked_pool(jobs: int, task: Callable[..., Any]) -> Iterator[concurrent.futures.Executor]:
     """A pool of ``jobs`` forked processes that run ``task`` (this process for one job).
@@ -200,7 +209,7 @@ def _forked_pool(jobs: int, task: Callable[..., Any]) -> Iterator[concurrent.fut
             return
         context = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=_install, initargs=(task,)
+            max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(task,)
         ) as pool:
             yield pool
     finally:

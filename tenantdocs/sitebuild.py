@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import gc
 import hashlib
 import html
 import io
@@ -734,6 +735,8 @@ class _Forked:
         pid = os.fork()
         if pid == 0:  # the copy: whatever happens, it ends here
             try:
+                # What it got from this process outlives its work: collections leave it alone.
+                gc.freeze()
                 os.close(read)
 
                 def hand_over(key: str, value: Any) -> None:
