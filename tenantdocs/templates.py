@@ -12,6 +12,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -130,6 +131,9 @@ class ScanCache:
         """Scanned part and its problems by (path, text, app assets)."""
         self.missing: dict[_MissingKey, tuple[Problem, ...]] = {}
         """:func:`missing_references` by (part path, part text, app name, app assets)."""
+        self.apps: dict[Path, tuple[_FolderState, App, tuple[Problem, ...]]] = {}
+        """Each app folder's scan and its problems, by the state of the folder's files when
+        it was read (:func:`_folder_state`), if that state had settled (:func:`_settled`)."""
 
 
 _ScanKey = tuple[Path, str, tuple[str, ...]]
@@ -286,6 +290,7 @@ class _Scanner:
         """Leave in the cache what this scanner used."""
         if self._cache is not None:
             self._cache.scans, self._cache.missing = self._kept.scans, self._kept.missing
+            self._cache.apps = self._kept.apps
 
     def outside(self, path: Path) -> bool:
         """Whether ``path`` (the root joined with plain names) leads out of the root."""
@@ -371,7 +376,22 @@ class _Scanner:
         return folders
 
     def app(self, folder: Path) -> App:
-        """Scan one app folder: its guide, defaults and assets."""
+        """Scan one app folder: its guide, defaults and assets. With a cache, a folder none
+        of whose files changed since the last load is not read again: a preview rebuild
+        after one edit reads one folder, not hundreds."""
+        state = _folder_state(folder) if self._cache is not None else None
+        kept = self._previous.apps.get(folder)
+        if state is not None and kept is not None and kept[0] == state:
+            self._kept.apps[folder] = kept
+            self.problems.extend(kept[2])
+            return kept[1]
+        first = len(self.problems)
+        app = self._read_app(folder)
+        if state is not None and _settled(state):
+            self._kept.apps[folder] = (state, app, tuple(self.problems[first:]))
+        return app
+
+    def _read_app(self, folder: Path) -> App:
         assets = _assets(folder)
         guide = self.scan(folder / GUIDE, tuple(a.as_posix() for a in assets))
         if guide is None and self.fallback is None and not (folder / GUIDE).exists():
@@ -407,6 +427,62 @@ class _Scanner:
                 if (part.path, problem.message) not in self._seen:
                     self._seen.add((part.path, problem.message))
                     self.problems.append(problem)
+
+
+_FolderState = tuple[tuple[str, int, int, int, int, int], ...]
+
+
+def _folder_state(folder: Path) -> _FolderState | None:
+    """What shows whether anything in an app folder changed: the folder and every entry
+    below it (not following links into folders) with its type, inode, size and times of
+    change, and for a symbolic link also those of what it leads to; None if unreadable.
+
+    A file's change time (``st_ctime``) is set by the system on every write, rename or link
+    and cannot be set back, so a file rewritten with its old size and modification time
+    still shows."""
+    state: list[tuple[str, int, int, int, int, int]] = []
+
+    def add(name: str, found: os.stat_result) -> None:
+        times = (found.st_mtime_ns, found.st_ctime_ns)
+        state.append((name, found.st_mode, found.st_ino, found.st_size, *times))
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for item in entries:
+            add(prefix + item.name, item.stat(follow_symlinks=False))
+            if item.is_symlink():
+                try:
+                    add("->", Path(item.path).stat())
+                except OSError:
+                    state.append(("->", 0, 0, 0, 0, 0))  # leads nowhere
+            elif item.is_dir(follow_symlinks=False):
+                walk(item.path, f"{prefix}{item.name}/")
+
+    try:
+        add("", folder.stat())
+        walk(str(folder), "")
+    except OSError:
+        return None
+    return tuple(state)
+
+
+SETTLED_NS = 3_000_000_000
+"""How long ago a folder's last change must be for its state to be trusted next time.
+
+File times move in the system clock's coarse steps (milliseconds; two seconds on FAT): a
+file written again within the same step, with the same size, would look unchanged. A
+folder changed less than this long before its state was taken is read again next time."""
+
+
+def _settled(state: _FolderState) -> bool:
+    """Whether nothing in ``state`` changed within :data:`SETTLED_NS` of now."""
+    newest = max(max(item[4], item[5]) for item in state)
+    return _now_ns() - newest > SETTLED_NS
+
+
+_now_ns = time.time_ns
+"""The clock file times are compared with (the system's: file times come from it)."""
 
 
 def linked_outside(path: Path, real_root: Path) -> bool:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,11 +19,13 @@ import pytest
 from conftest import REPO, free_port, wait_for
 from idp import entra_metadata
 
+from tenantdocs import templates
 from tenantdocs.errors import Location
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
 from tenantdocs.sitebuild import LiveSite, SitePlan, build_site
 from tenantdocs.skeleton import sentinel
+from tenantdocs.templates import ScanCache, load_templates
 
 
 def fetch(url: str) -> str:
@@ -204,9 +207,12 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+@pytest.mark.parametrize("files", ["just written", "settled"])
 def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
-    project: Path, capsys: pytest.CaptureFixture[str]
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, files: str
 ) -> None:
+    if files == "settled":  # app folders whose files did not change are not read again
+        monkeypatch.setattr(templates, "_now_ns", lambda: time.time_ns() + 60 * 10**9)
     checked = Checked(project, "contoso", capsys)
     assert "full build" in checked.rebuild()
     checked.assert_as_built()
@@ -454,3 +460,58 @@ def test_filling_in_the_served_site_never_writes_through_a_link(tmp_path: Path, 
     assert (served / "linked.html").read_text() == "<h1>Contoso Ltd</h1>"
     assert elsewhere.read_text() == "kept"
     assert not (served / "gone.html").exists()
+
+
+# --- a rebuild reads again only the app folders that changed --------------------------------
+
+
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file's last change, as the next loads see it, a minute ago."""
+    monkeypatch.setattr(templates, "_now_ns", lambda: time.time_ns() + 60 * 10**9)
+
+
+def test_a_rebuild_reads_again_only_the_app_folders_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", root)
+    settled(monkeypatch)
+    # A guide that is a link to a file elsewhere in the templates.
+    (root / "_" / "linked.md").write_text("# Linked\n\nOld words.\n", encoding="utf-8")
+    linked = root / "litware-crm" / "sso_configure.md"
+    linked.unlink()
+    linked.symlink_to(root / "_" / "linked.md")
+    cache = ScanCache()
+    first = load_templates(root, cache)
+    apps = sorted(first.apps)
+    assert len(apps) >= 3 and "litware-crm" in apps
+    same = load_templates(root, cache)
+    assert all(same.apps[name] is first.apps[name] for name in apps)
+
+    # Rewritten with the same size and modification time: only its change time shows.
+    rewritten = root / apps[0] / "sso_configure.md"
+    text, before = rewritten.read_text(encoding="utf-8"), rewritten.stat()
+    assert "e" in text
+    rewritten.write_text(text.replace("e", "E", 1), encoding="utf-8")
+    os.utime(rewritten, ns=(before.st_atime_ns, before.st_mtime_ns))
+    # What the link leads to is edited; the link itself is not.
+    (root / "_" / "linked.md").write_text("# Linked\n\nNew words.\n", encoding="utf-8")
+
+    after = load_templates(root, cache)
+    guide = after.apps[apps[0]].guide
+    assert guide is not None and guide.text == text.replace("e", "E", 1)
+    linked_guide = after.apps["litware-crm"].guide
+    assert linked_guide is not None and "New words." in linked_guide.text
+    unchanged = [n for n in apps if n not in (apps[0], "litware-crm")]
+    assert unchanged and all(after.apps[n] is first.apps[n] for n in unchanged)
+
+
+def test_a_folder_changed_just_before_it_was_read_is_read_again(tmp_path: Path) -> None:
+    # Written a moment ago: a file written again within the same tick of the clock, with
+    # the same size, would look unchanged, so nothing is taken from the last load.
+    root = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", root)
+    cache = ScanCache()
+    first = load_templates(root, cache)
+    again = load_templates(root, cache)
+    assert all(again.apps[name] is not first.apps[name] for name in first.apps)
