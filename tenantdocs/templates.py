@@ -120,10 +120,13 @@ def read_text(path: Path) -> str:
 
 
 class ScanCache:
-    """What scanning each part gave, by its text, kept from one load to the next (``serve``).
+    """What scanning each part and each app folder gave, kept from one load to the next
+    (``serve``).
 
-    A load looks each part up here and keeps only what it used, so an edit re-scans just
-    the files whose text changed and the cache never outgrows the folder.
+    A load looks each app folder up here by the state of its files, and each part by its
+    text, and keeps only what it used: an edit reads again just the folders whose files
+    changed, re-scans just the parts whose text changed, and the cache never outgrows the
+    folder.
     """
 
     def __init__(self) -> None:
