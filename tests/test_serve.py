@@ -20,7 +20,7 @@ from conftest import REPO, free_port, wait_for
 from idp import entra_metadata
 
 from tenantdocs import templates
-from tenantdocs.errors import Location
+from tenantdocs.errors import Location, TemplateError
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview
 from tenantdocs.sitebuild import LiveSite, SitePlan, build_site
@@ -515,3 +515,20 @@ def test_a_folder_changed_just_before_it_was_read_is_read_again(tmp_path: Path) 
     first = load_templates(root, cache)
     again = load_templates(root, cache)
     assert all(again.apps[name] is not first.apps[name] for name in first.apps)
+
+
+def test_a_kept_app_folder_whose_guide_now_leads_outside_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", root)
+    settled(monkeypatch)
+    cache = ScanCache()
+    load_templates(root, cache)
+    outside = tmp_path / "secret.md"
+    outside.write_text("# Not for publishing\n", encoding="utf-8")
+    guide = root / "litware-crm" / "sso_configure.md"
+    guide.unlink()
+    guide.symlink_to(outside)
+    with pytest.raises(TemplateError, match="symbolic link to outside the templates folder"):
+        load_templates(root, cache)
