@@ -298,12 +298,13 @@ class _Scanner:
     def outside(self, path: Path) -> bool:
         """Whether ``path`` (the root joined with plain names) leads out of the root."""
         # Only a symbolic link below the root can lead out of it, so the path is resolved
-        # only when there is one.
-        step = path
-        while step != self.root:
-            if self._is_link(str(step)):
+        # only when there is one. Walked up as text: this runs for every app file at every
+        # load (a preview rebuild lists every app folder).
+        root, step = str(self.root), str(path)
+        while step != root and len(step) > len(root):
+            if self._is_link(step):
                 return linked_outside(path, self.real_root)
-            step = step.parent
+            step = os.path.dirname(step)  # noqa: PTH120 - text, no Path per level
         return False
 
     def _is_link(self, path: str) -> bool:
