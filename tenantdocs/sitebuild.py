@@ -356,7 +356,8 @@ class _KeptMarkdown:
     supports converting many documents with one instance, reset between them (each extension
     clears what it keeps in its ``reset``). :meth:`render` runs MkDocs' own ``Page.render``,
     with a ``markdown`` module whose ``Markdown`` hands out the kept instance, so every page
-    still gets what MkDocs registers for it.
+    still gets what MkDocs registers for it (a ``Page.render`` a plugin put in its place is
+    run as it is).
 
     An instance is kept only for the same extension configuration, only when all it holds
     comes from Python-Markdown or PyMdown Extensions (whose extensions reset their state), and
@@ -371,21 +372,21 @@ class _KeptMarkdown:
     """What ``Page.render`` registers for each page (MkDocs 1.6)."""
 
     def __init__(self) -> None:
-        self._render: Callable[[Any, Any, Any], None] | None = None
         self._key = ""
         self._kept: tuple[Any, list[tuple[Any, list[Any]]]] | None = None
         self._lent: tuple[Any, list[tuple[Any, list[Any]]]] | None = None
 
     def render(self, page: Any, config: Any, files: Any) -> None:
-        if self._render is None:
-            from mkdocs.structure import pages
+        from mkdocs.structure import pages
 
-            render = pages.Page.render
-            # Page.render's own code, with this object as the module it finds as ``markdown``.
-            self._render = types.FunctionType(
-                render.__code__, {**vars(pages), "markdown": self}, render.__name__
-            )
-        self._render(page, config, files)
+        render = pages.Page.render
+        if (render.__module__, render.__qualname__) != (pages.__name__, "Page.render"):
+            render(page, config, files)  # replaced (by a plugin): run as it is
+            return
+        # Page.render's own code, with what its module holds now (a plugin may have replaced
+        # some of it) and this object as the module it finds as ``markdown``.
+        kept = types.FunctionType(render.__code__, {**vars(pages), "markdown": self})
+        kept(page, config, files)
         self._kept, self._lent = self._lent, None
 
     def __getattr__(self, name: str) -> Any:

@@ -1253,3 +1253,51 @@ def test_an_extension_that_keeps_state_past_reset_is_converted_anew(tmp_path: Pa
     kept = sitebuild._KeptMarkdown()
     for text in ["# One", "# Two", "# Three"]:
         assert converted(kept.render, text, config) == converted(Page.render, text, config)
+
+
+REPLACING_HOOKS = {
+    "Page.render": """
+from mkdocs.structure import pages
+
+if not hasattr(pages.Page.render, "replaced"):
+    original = pages.Page.render
+
+    def render(self, config, files):
+        original(self, config, files)
+        self.content += "<p>rendered by a plugin</p>"
+
+    render.replaced = True
+    pages.Page.render = render
+""",
+    "what it uses": """
+from mkdocs.structure import pages
+from mkdocs.structure.toc import get_toc
+
+
+def on_config(config):
+    # What Page.render uses from its module, replaced only now: no table of contents.
+    pages.get_toc = lambda tokens: get_toc([])
+""",
+}
+
+
+@pytest.mark.parametrize("replaced", sorted(REPLACING_HOOKS))
+def test_a_plugin_that_replaces_what_mkdocs_converts_with_is_obeyed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replaced: str
+) -> None:
+    from mkdocs.structure import pages
+
+    monkeypatch.setattr(pages.Page, "render", pages.Page.render)  # put back afterwards
+    from mkdocs.structure.toc import get_toc
+
+    monkeypatch.setattr(pages, "get_toc", get_toc)
+    builder = SiteBuilder()
+    builder.warm(None, tmp_path / "warm")  # converts pages before any plugin replaced anything
+    (tmp_path / "hooks.py").write_text(REPLACING_HOOKS[replaced])
+    base = tmp_path / "mkdocs.yml"
+    base.write_text(f"hooks:\n  - {tmp_path / 'hooks.py'}\n")
+    build_both_ways(spread_plan(3, base), tmp_path, builder)
+    page = (tmp_path / "fast" / "app-001" / "index.html").read_text()
+    assert ("rendered by a plugin" in page) == (replaced == "Page.render")
+    in_contents = page.count('href="#sign-in-at') > 1  # the heading's own link, and more
+    assert in_contents == (replaced == "Page.render")
