@@ -471,10 +471,9 @@ def settled(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_rebuild_reads_again_only_the_app_folders_that_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", root)
+    root = project / "templates"
     settled(monkeypatch)
     # A guide that is a link to a file elsewhere in the templates.
     (root / "_" / "linked.md").write_text("# Linked\n\nOld words.\n", encoding="utf-8")
@@ -507,11 +506,10 @@ def test_a_rebuild_reads_again_only_the_app_folders_that_changed(
     assert unchanged and all(after.apps[n] is first.apps[n] for n in unchanged)
 
 
-def test_a_folder_changed_just_before_it_was_read_is_read_again(tmp_path: Path) -> None:
+def test_a_folder_changed_just_before_it_was_read_is_read_again(project: Path) -> None:
     # Written a moment ago: a file written again within the same tick of the clock, with
     # the same size, would look unchanged, so nothing is taken from the last load.
-    root = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", root)
+    root = project / "templates"
     cache = ScanCache()
     first = load_templates(root, cache)
     again = load_templates(root, cache)
@@ -519,14 +517,13 @@ def test_a_folder_changed_just_before_it_was_read_is_read_again(tmp_path: Path) 
 
 
 def test_a_kept_app_folder_whose_guide_now_leads_outside_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "templates"
-    shutil.copytree(REPO / "templates", root)
+    root = project / "templates"
     settled(monkeypatch)
     cache = ScanCache()
     load_templates(root, cache)
-    outside = tmp_path / "secret.md"
+    outside = project / "secret.md"
     outside.write_text("# Not for publishing\n", encoding="utf-8")
     guide = root / "litware-crm" / "sso_configure.md"
     guide.unlink()
