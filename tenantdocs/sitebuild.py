@@ -348,6 +348,12 @@ class SiteBuilder:
         return handed
 
 
+_Held = list[tuple[Any, list[Any]]]
+"""Each registry of a Python-Markdown instance with the processors it held when new."""
+_Lendable = tuple[Any, _Held]
+"""A Python-Markdown instance that may be lent again, with what it held when new."""
+
+
 class _KeptMarkdown:
     """MkDocs' ``Page.render`` converting every page with one kept Python-Markdown instance.
 
@@ -373,8 +379,8 @@ class _KeptMarkdown:
 
     def __init__(self) -> None:
         self._key = ""
-        self._kept: tuple[Any, list[tuple[Any, list[Any]]]] | None = None
-        self._lent: tuple[Any, list[tuple[Any, list[Any]]]] | None = None
+        self._kept: _Lendable | None = None
+        self._lent: _Lendable | None = None
 
     def render(self, page: Any, config: Any, files: Any) -> None:
         from mkdocs.structure import pages
@@ -409,7 +415,7 @@ class _KeptMarkdown:
             self._lent = (md, held)
         return md
 
-    def _restored(self, md: Any, held: list[tuple[Any, list[Any]]]) -> bool:
+    def _restored(self, md: Any, held: _Held) -> bool:
         """Whether ``md``, without the last page's MkDocs processors, holds what it held new."""
         for registry, processors in held:
             for name in self._PER_PAGE:
