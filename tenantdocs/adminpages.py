@@ -40,7 +40,7 @@ from tenantdocs.certificates import (
     CertificateState,
     certificate_state,
 )
-from tenantdocs.errors import Location, display_path
+from tenantdocs.errors import display_path
 from tenantdocs.keys import KEYS, key_order, key_spec
 from tenantdocs.render import Page, escape_prose, html_block, join_parts, link_href
 from tenantdocs.values import (
@@ -378,23 +378,28 @@ def provenance_text(value: ResolvedValue) -> str:
     The metadata document itself is named once per page, under the panel.
     """
     provenance = value.provenance
+    place = provenance_place(value)
     match provenance.origin:
         case Origin.METADATA:
             return _metadata_source(provenance.element)
         case Origin.DERIVED:
-            return f"{provenance.detail or 'derived'}, {_file_line(provenance.location)}"
+            return f"{provenance.detail or 'derived'}, {place}"
         case _:
-            return f"{provenance.origin.value}, {_file_line(provenance.location)}"
+            return f"{provenance.origin.value}, {place}"
+
+
+def provenance_place(value: ResolvedValue) -> str | None:
+    """The ``path:line`` that :func:`provenance_text` shows for a value (no column: admins
+    look for the line); None for a value from metadata, shown by its element."""
+    if value.provenance.origin is Origin.METADATA:
+        return None
+    location = value.provenance.location
+    path = display_path(location.path)
+    return f"{path}:{location.line}" if location.line else path
 
 
 def _metadata_source(element: str) -> str:
     return f"federation metadata, {element}"
-
-
-def _file_line(location: Location) -> str:
-    """``path:line`` (no column: admins look for the line)."""
-    path = display_path(location.path)
-    return f"{path}:{location.line}" if location.line else path
 
 
 def _alerting(values: ValueSet, now: datetime) -> bool:

@@ -47,7 +47,7 @@ from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_result
 from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
-from tenantdocs.skeleton import roles
+from tenantdocs.skeleton import marked, roles
 from tenantdocs.sources import MetadataLoader, metadata_source
 from tenantdocs.templates import (
     App,
@@ -599,6 +599,19 @@ def plan_app(
     except TenantError as exc:
         return AppPlan((*problems, *exc.problems))
     return AppPlan(tuple(problems), add_guide_panels(page, values, loader.now), values)
+
+
+def marked_page(
+    app: App, values: ValueSet, renderer: Renderer, slug: str, now: datetime
+) -> str | None:
+    """The app's page as :func:`plan_app` renders it, from its values marked with their
+    roles' sentinels (:func:`~tenantdocs.skeleton.marked`); None when it cannot be."""
+    values = marked(values)
+    try:
+        page = renderer.render_app(app, values, slug)
+    except TenantError:
+        return None  # an opt-in Jinja template that reads the values themselves
+    return add_guide_panels(page, values, now).markdown
 
 
 def assemble_plan(

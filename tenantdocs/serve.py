@@ -18,6 +18,7 @@ the base configuration and theme files rebuilds that tenant's whole site.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -27,13 +28,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from tenantdocs import publish
-from tenantdocs.adminpages import render_home
+from tenantdocs.adminpages import provenance_place, render_home
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
 from tenantdocs.files import write_own
 from tenantdocs.pipeline import (
@@ -42,6 +43,7 @@ from tenantdocs.pipeline import (
     Selection,
     assemble_plan,
     load_tenants,
+    marked_page,
     metadata_loader,
     plan_app,
     tenant_paths,
@@ -56,6 +58,7 @@ from tenantdocs.skeleton import (
     fill_text,
     revalued,
     sentinelize,
+    sentinelize_marked,
     skeleton_problem,
 )
 from tenantdocs.sources import local_metadata_path, metadata_source, read_metadata_file
@@ -88,6 +91,10 @@ class _KeptApp:
     """Its metadata source: the file's hash, or the URL (fetched once per tenant file)."""
     planned: AppPlan
     """Its values and page."""
+    now: datetime
+    """The time it was planned at (certificate warnings depend on it)."""
+    marked: str | None = None
+    """Its page rendered from marked values (:func:`marked_page`), once asked for."""
 
 
 @dataclass(slots=True)
@@ -213,6 +220,11 @@ class _Filled:
         return how, _own(found, self.values)
 
 
+_Marked = Callable[[str], tuple[str, ValueSet] | None]
+"""A guide's page (by docs path) rendered from marked values, and its values; None when
+there is none."""
+
+
 class _SentinelPlans:
     """A site's sentinel plan (:func:`sentinelize`), page by page: each guide with its own
     app's and the tenant's roles (the sentinels ``sentinelize`` gives a guide anyway), the
@@ -239,8 +251,11 @@ class _SentinelPlans:
             self._paths = (paths, frozenset(inside))
         return self._paths[1]
 
-    def plan(self, site: SitePlan, roles: Sequence[tuple[str, str]]) -> Sentinelized | None:
-        """The site with its plain values as sentinels; None when none could be."""
+    def plan(
+        self, site: SitePlan, roles: Sequence[tuple[str, str]], marked: _Marked
+    ) -> Sentinelized | None:
+        """The site with its plain values as sentinels; None when none could be. ``marked``
+        gives a guide's page rendered from marked values, for its form by role."""
         texts = [site.site_name, *site.pages.values(), json.dumps(site.nav)]
         if any(SENTINEL.search(text) for text in texts):
             return None  # the inputs hold a sentinel: filling in would replace it
@@ -273,7 +288,8 @@ class _SentinelPlans:
             if key in self._guides:
                 guides[key] = self._guides[key]
             else:
-                guides[key] = self._sentinelized(path, text, own, *before.get(path, ((), None)))
+                last = before.get(path, ((), None))
+                guides[key] = self._sentinelized(path, text, own, *last, marked)
             done = guides[key]
             pages[path] = done.site.pages[path] if done is not None else text
             values.update(done.values if done is not None else {})
@@ -295,11 +311,22 @@ class _SentinelPlans:
         own: tuple[tuple[str, str], ...],
         last_roles: tuple[tuple[str, str], ...],
         last: Sentinelized | None,
+        marked: _Marked,
     ) -> Sentinelized | None:
         """A guide with its own roles as sentinels; its form of the last rebuild (``last``,
-        made for ``last_roles``), with the new values, when only they changed."""
+        made for ``last_roles``), with the new values, when only they changed.
+
+        A new form is made by role from the guide rendered with marked values, so two
+        values that agree get a sentinel each, and an edit that makes them differ changes
+        no page's form; by text (:func:`sentinelize`) where that cannot be done exactly.
+        """
         if last is not None and [r for r, _ in last_roles] == [r for r, _ in own]:
             found = revalued(last, text, own)
+            if found is not None:
+                return found
+        rendered = marked(path)
+        if rendered is not None:
+            found = sentinelize_marked(path, text, *rendered, own)
             if found is not None:
                 return found
         alone = SitePlan("", {path: text}, {}, [], None, {})
@@ -380,7 +407,11 @@ class Preview:
             old = kept.apps.get(name)
             if old is None or old.app != app or old.parts != parts or old.source != source:
                 old = kept.apps[name] = _KeptApp(
-                    app, parts, source, plan_app(tenant, name, templates, renderer, loader)
+                    app,
+                    parts,
+                    source,
+                    plan_app(tenant, name, templates, renderer, loader),
+                    loader.now,
                 )
             apps.append(old.planned)
         for name in set(kept.apps) - set(tenant.app_names(templates.apps)):
@@ -394,7 +425,9 @@ class Preview:
             return
         kept.until = plan.stable_until
         try:
-            how, found = self._publish(slug, kept, plan.site, plan.roles)
+            marked = functools.partial(self._marked, kept, slug, renderer)
+            roles = [*plan.roles, *_places(a.values for a in apps if a.values is not None)]
+            how, found = self._publish(slug, kept, plan.site, roles, marked)
             publish.write_manifest(self.root, slug, plan.manifest())
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
@@ -406,8 +439,26 @@ class Preview:
             flush=True,
         )
 
+    @staticmethod
+    def _marked(
+        kept: _KeptTenant, slug: str, renderer: Renderer, path: str
+    ) -> tuple[str, ValueSet] | None:
+        """A kept guide's page rendered from marked values (rendered once), and its values."""
+        app = kept.apps.get(path.split("/", 1)[0])
+        if app is None or app.planned.values is None:
+            return None
+        if app.marked is None:
+            found = marked_page(app.app, app.planned.values, renderer, slug, app.now)
+            app.marked = found if found is not None else ""
+        return (app.marked, app.planned.values) if app.marked else None
+
     def _publish(
-        self, slug: str, kept: _KeptTenant, site: SitePlan, roles: Sequence[tuple[str, str]]
+        self,
+        slug: str,
+        kept: _KeptTenant,
+        site: SitePlan,
+        roles: Sequence[tuple[str, str]],
+        marked: _Marked,
     ) -> tuple[str, list[Problem]]:
         """Bring the served site in line with ``site``; return what was redone and MkDocs'
         warnings.
@@ -422,7 +473,7 @@ class Preview:
         """
         site_dir = self.root / slug
         refused = ""
-        shared = None if kept.plain else kept.sentinels.plan(site, roles)
+        shared = None if kept.plain else kept.sentinels.plan(site, roles, marked)
         if site_dir.is_dir() and kept.filled is not None and shared is not None:
             if _page_by_page(kept.site, shared.site):
                 outcome = kept.filled.update(kept.site, shared, site_dir)
@@ -526,6 +577,18 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
     finally:
         shutil.rmtree(preview.root, ignore_errors=True)  # the preview is not kept
     return 0
+
+
+def _places(value_sets: Iterable[ValueSet]) -> list[tuple[str, str]]:
+    """Where each value stands in the tenant file (or the app's defaults), as its guide's
+    provenance panel shows it (``path:line``), each a role of its own: an edit that moves
+    the values' lines (a line added at the top) then changes values only."""
+    return [
+        (f"{values.app}:{key} at", place)
+        for values in value_sets
+        for key, value in values.values.items()
+        if (place := provenance_place(value)) is not None
+    ]
 
 
 def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:

@@ -117,9 +117,7 @@ def sentinelize(
     candidates = [
         (role, value)
         for role, value in roles
-        if (varying is None or role in varying)
-        and PLAIN.fullmatch(value)
-        and value.strip() == value
+        if (varying is None or role in varying) and _replaceable(value)
     ]
     links = _relative_links({value for _, value in candidates}, texts)
     plain = sorted((role, value) for role, value in candidates if value not in links)
@@ -194,11 +192,98 @@ def revalued(
     if not done.values.keys() <= new.keys():
         return None
     used = {s: new[s] for s in done.values}
-    if any(not PLAIN.fullmatch(v) or v.strip() != v for v in used.values()):
+    if not all(_replaceable(v) for v in used.values()):
         return None
     if _relative_links(set(used.values()), [text]) or fill_text(shape, used) != text:
         return None
     return replace(done, values=used)
+
+
+def marked(values: ValueSet) -> ValueSet:
+    """``values`` with each value a sentinel may stand for followed by its role's sentinel.
+
+    A guide rendered from them shows which role each value on it came from, also where two
+    roles have the same value (a sign-on and a sign-out URL), which its text alone cannot
+    tell: :func:`sentinelize_marked` makes the guide's sentinel form from it. A sentinel is
+    letters and digits, so every escaping that leaves a plain value as it is leaves the
+    value with its mark as it is.
+    """
+    return replace(
+        values,
+        values={
+            key: replace(value, text=value.text + sentinel(f"{values.app}:{key}"))
+            if _replaceable(value.text) and value.site_path is None
+            else value
+            for key, value in values.values.items()
+        },
+    )
+
+
+def sentinelize_marked(
+    path: str, text: str, marked_text: str, values: ValueSet, roles: Sequence[tuple[str, str]]
+) -> Sentinelized | None:
+    """One guide's sentinel form (what :func:`sentinelize` gives with ``guides_only``), made
+    from ``marked_text``, the guide rendered from :func:`marked` ``values``; None unless exact.
+
+    Each value of ``values`` becomes the sentinel of its own role where the page shows it,
+    so the form stays the same when values that agreed come to differ (an edit in the
+    preview then only fills in the new values). ``roles`` are the guide's roles that may be
+    replaced; the others (the tenant's, the certificates', the metadata's) are replaced by
+    their text, as :func:`sentinelize` does. A value in a heading or a relative link
+    target, or of a role not in ``roles``, stays as it is. The form filled in must give
+    ``text`` exactly.
+    """
+    if _TRACE.search(text):
+        return None  # the inputs hold sentinel-like text
+    candidates = [(role, value) for role, value in roles if _replaceable(value)]
+    links = _relative_links({value for _, value in candidates}, [text])
+    candidates = [(role, value) for role, value in candidates if value not in links]
+    own = {f"{values.app}:{key}" for key in values.values}
+    marks = {sentinel(role): value for role, value in candidates if role in own}
+    # Marks in headings, of roles not replaced and of relative link targets are taken out.
+    page = _HEADING_LINE.sub(lambda m: SENTINEL.sub("", m.group()), marked_text)
+    page = SENTINEL.sub(lambda m: m.group() if m.group() in marks else "", page)
+    headings = _heading_lines(text)
+    others: dict[str, str] = {}
+    for role, value in sorted(candidates, reverse=True):  # the first role in sorted order wins
+        if role not in own and value not in headings:
+            others[value] = sentinel(role)
+    pieces: list[str] = []  # text, then a sentinel, then text…
+    at = 0
+    for found in SENTINEL.finditer(page):
+        # The value before its mark (if not, the check below fails: a changed value).
+        start = max(at, found.start() - len(marks[found.group()]))
+        pieces += [page[at:start], found.group()]
+        at = found.end()
+    pieces.append(page[at:])
+    # The other roles' values, longest first, in the text between sentinels. (A pattern of
+    # them would be compiled per guide: each app's roles differ.)
+    for value in sorted(others, key=len, reverse=True):
+        pieces = _split_out(pieces, value, others[value])
+    form = "".join(pieces)
+    every = {sentinel(role): value for role, value in candidates}
+    used = {s: every[s] for s in set(SENTINEL.findall(form))}
+    if not used or fill_text(form, used) != text:
+        return None  # e.g. a template that reads a value itself: the marks changed the page
+    return Sentinelized("", SitePlan("", {path: form}, {}, [], None, {}), used)
+
+
+def _split_out(pieces: Sequence[str], value: str, mark: str) -> list[str]:
+    """``pieces`` (text, sentinel, text, …) with ``value`` replaced by ``mark`` in the text."""
+    found: list[str] = []
+    for index, piece in enumerate(pieces):
+        if index % 2 or value not in piece:
+            found.append(piece)
+            continue
+        for part in piece.split(value):
+            found += [part, mark]
+        found.pop()
+    return found
+
+
+def _replaceable(value: str) -> bool:
+    """Whether a sentinel may stand for ``value``: plain (:data:`PLAIN`), no space around."""
+    return PLAIN.fullmatch(value) is not None and value.strip() == value
 
 
 def guides_only(shared: Sentinelized, site: SitePlan) -> Sentinelized | None:

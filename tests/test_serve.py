@@ -230,11 +230,17 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
     assert "(6 pages, full build," in checked.rebuild()
     checked.assert_as_built()
 
-    # A metadata file: the pages of the two apps that use it, the home (its quick
-    # reference) and each app's published copy of the file.
+    # A metadata file, its sign-out URL (until now the sign-on URL's equal): the pages of
+    # the two apps that use it filled in (each value stood as its own sentinel), the home
+    # converted again (its quick reference now tells the two apart) and each app's
+    # published copy of the file.
     metadata = project / "tenants" / "contoso" / "litware-crm.xml"
     edit(metadata, "55ff55ff55ff/saml2", "55ff55ff55ff/saml2/new")
-    assert "(6 pages, 3 pages and 2 files changed," in checked.rebuild()
+    assert "(6 pages, 1 page and 2 files changed, 2 pages filled in" in checked.rebuild()
+    checked.assert_as_built()
+    # And equal again: still one sentinel each, filled in.
+    edit(metadata, "55ff55ff55ff/saml2/new", "55ff55ff55ff/saml2")
+    assert "(6 pages, 1 page and 2 files changed, 2 pages filled in" in checked.rebuild()
     checked.assert_as_built()
 
     # A tenant-wide value in the tenant file.
@@ -242,6 +248,13 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
     edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?edited=1")
     # Only plain values changed: the kept skeleton filled in again, no MkDocs run.
     assert "(6 pages, 2 pages filled in with new values," in checked.rebuild()
+    checked.assert_as_built()
+
+    # A line added on top of the tenant file: every value from it moves down a line, as
+    # the provenance panel of the page that shows one says (tenants/contoso.yml:14); each
+    # place is a value of its own, filled in.
+    tenant.write_text("# Contoso's tenant file\n" + tenant.read_text())
+    assert "(6 pages, 1 page filled in with new values," in checked.rebuild()
     checked.assert_as_built()
 
     # The tenant's name (on every page, in the navigation and the site name): filled in.
@@ -363,6 +376,30 @@ def test_values_are_filled_in_only_where_that_is_exact(
     edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?plain=1")
     out = checked.rebuild()
     assert "changed," in out and "filled in" not in out
+    checked.assert_as_built()
+
+
+def test_a_guide_that_compares_its_values_itself_is_served_as_built(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rendered from marked values, this guide reads otherwise (the marks make the two URLs
+    # differ): it gets its form by text, and every edit still gives the page a build gives.
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    guide.write_text(
+        "{# tenantdocs: jinja #}\n"
+        + guide.read_text(encoding="utf-8")
+        + "\n{% if metadata.singleSignOutServiceUrl == metadata.singleSignOnServiceUrl %}"
+        "One URL for both.{% else %}Two URLs.{% endif %}\n"
+    )
+    checked = Checked(project, "contoso", capsys)
+    assert "full build" in checked.rebuild()
+    checked.assert_as_built()
+    page = checked.preview.root / "contoso" / "litware-crm" / "index.html"
+    assert "One URL for both." in page.read_text(encoding="utf-8")
+    metadata = project / "tenants" / "contoso" / "litware-crm.xml"
+    edit(metadata, "55ff55ff55ff/saml2", "55ff55ff55ff/saml2/new")
+    assert "changed" in checked.rebuild()
+    assert "Two URLs." in page.read_text(encoding="utf-8")
     checked.assert_as_built()
 
 

@@ -9,15 +9,19 @@ from tenantdocs.errors import Location
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
+    Sentinelized,
     fill_in_place,
     fill_text,
     guides_only,
+    marked,
     revalued,
     sentinel,
     sentinelize,
+    sentinelize_marked,
     skeleton_problem,
     varying_roles,
 )
+from tenantdocs.values import Origin, Provenance, ResolvedValue, ValueSet
 
 LOGIN = "https://login.example/11bb11bb/saml2"
 
@@ -243,3 +247,95 @@ def test_a_guide_is_sentinelized_again_unless_its_new_values_fill_in_exactly() -
     new = LOGIN + "/v2"
     # Its role is gone.
     assert revalued(before, GUIDE.format(url=new), [("app:other", new)]) is None
+
+
+# --- a guide's form by role, from its page rendered with marked values -------------------
+
+MARKED = "# Sign in to {name}\n\nSign in at {on}, sign out at {off}.\n\n| {on} | {off} |\n"
+
+
+def app_values(**texts: str) -> ValueSet:
+    """One app's values, each from the tenant file."""
+    where = Provenance(Origin.TENANT_FILE, Location(Path("tenants/contoso.yml"), 4))
+    return ValueSet("app", {key: ResolvedValue(key, text, where) for key, text in texts.items()})
+
+
+def rendered(template: str, values: ValueSet) -> str:
+    """``template`` with ``values`` in place, as a renderer would write plain values."""
+    return template.format(**{key: value.text for key, value in values.values.items()})
+
+
+def by_role(template: str, values: ValueSet, **extra: str) -> Sentinelized | None:
+    """The form of the guide ``template`` renders, made from its marked page."""
+    roles = [(f"app:{key}", value.text) for key, value in values.values.items()]
+    roles += [(role, text) for role, text in extra.items()]
+    text, marked_text = rendered(template, values), rendered(template, marked(values))
+    return sentinelize_marked("app/index.md", text, marked_text, values, roles)
+
+
+def test_values_that_agree_get_a_sentinel_each_and_keep_it_when_they_differ() -> None:
+    values = app_values(name="Litware CRM", on=LOGIN, off=LOGIN)
+    form = by_role(MARKED, values)
+    assert form is not None
+    on, off = sentinel("app:on"), sentinel("app:off")
+    # The heading keeps its value (MkDocs makes an anchor of it); the rest is by role.
+    expected = (
+        f"# Sign in to Litware CRM\n\nSign in at {on}, sign out at {off}.\n\n| {on} | {off} |\n"
+    )
+    assert form.site.pages["app/index.md"] == expected
+    assert dict(form.values) == {on: LOGIN, off: LOGIN}
+    # By text, one of them stands for both: the form changes when they come to differ.
+    text = rendered(MARKED, values)
+    roles = [("app:name", "Litware CRM"), ("app:off", LOGIN), ("app:on", LOGIN)]
+    by_text = sentinelize(guide_plan(LOGIN, text), roles, None, guides_only=True)
+    assert by_text is not None and on not in by_text.site.pages["app/index.md"]
+    # Told apart: only values change, the form is kept.
+    split = app_values(name="Litware CRM", on=LOGIN, off=LOGIN + "/out")
+    roles = [(f"app:{key}", value.text) for key, value in split.values.items()]
+    kept = revalued(form, rendered(MARKED, split), roles)
+    assert kept is not None and kept.site == form.site
+    assert revalued(by_text, rendered(MARKED, split), roles) is None
+
+
+def test_a_value_kept_as_it_is_loses_its_mark() -> None:
+    # Of a role not given (its value names a docs path, say) or a relative link target.
+    template = "See [the certificate]({file}) at {on}; {off}.\n"
+    values = app_values(file="signing-certificate.cer", on=LOGIN, off="Litware CRM")
+    roles = {"tenant:name": "Contoso"}
+    text = rendered(template, values)
+    marked_text = rendered(template, marked(values))
+    given = [("app:file", "signing-certificate.cer"), ("app:on", LOGIN), *roles.items()]
+    form = sentinelize_marked("app/index.md", text, marked_text, values, given)
+    assert form is not None
+    on = sentinel("app:on")
+    expected = f"See [the certificate](signing-certificate.cer) at {on}; Litware CRM.\n"
+    assert form.site.pages["app/index.md"] == expected
+
+
+def test_the_other_roles_are_replaced_by_their_text_between_the_marks() -> None:
+    template = "{on} for Contoso, from tenants/contoso.yml:4.\n"
+    values = app_values(on=LOGIN)
+    form = by_role(
+        template, values, **{"tenant:name": "Contoso", "app:on at": "tenants/contoso.yml:4"}
+    )
+    assert form is not None
+    on, name, at = sentinel("app:on"), sentinel("tenant:name"), sentinel("app:on at")
+    assert form.site.pages["app/index.md"] == f"{on} for {name}, from {at}.\n"
+
+
+def test_a_page_whose_marks_changed_it_gets_no_form_by_role() -> None:
+    # A template that reads a value itself (here: its last ten characters) shows the mark
+    # without the value before it: filled in, the form would not give the page.
+    values = app_values(on=LOGIN)
+    text = f"Ends with {LOGIN[-10:]}; {LOGIN}.\n"
+    marked_login = marked(values).values["on"].text
+    marked_text = f"Ends with {marked_login[-10:]}; {marked_login}.\n"
+    assert (
+        sentinelize_marked("app/index.md", text, marked_text, values, [("app:on", LOGIN)]) is None
+    )
+
+
+def test_a_page_with_sentinel_like_text_gets_no_form_by_role() -> None:
+    values = app_values(on=LOGIN)
+    template = "Sign in at {on}; zqxtdv0123456789q.\n"
+    assert by_role(template, values) is None
