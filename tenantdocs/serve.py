@@ -227,9 +227,10 @@ there is none."""
 
 class _SentinelPlans:
     """A site's sentinel plan (:func:`sentinelize`), page by page: each guide with its own
-    app's and the tenant's roles (the sentinels ``sentinelize`` gives a guide anyway), the
-    home, navigation and site name with every role. A guide whose Markdown and roles are
-    those of the last rebuild keeps its sentinel form (mutable memory, not data)."""
+    app's and the tenant's roles (the sentinels ``sentinelize`` gives a guide anyway), by
+    role where it can be (:func:`sentinelize_marked`); the home, navigation and site name
+    with every role. A guide whose Markdown and roles are those of the last rebuild keeps
+    its sentinel form (mutable memory, not data)."""
 
     def __init__(self) -> None:
         self._guides: dict[tuple[str, str, tuple[tuple[str, str], ...]], Sentinelized | None] = {}
