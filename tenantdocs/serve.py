@@ -42,6 +42,7 @@ from tenantdocs.pipeline import (
     Project,
     Selection,
     assemble_plan,
+    default_jobs,
     load_tenants,
     marked_page,
     metadata_loader,
@@ -394,7 +395,8 @@ class Preview:
         tenant, warnings = tenants[0]
         loader = metadata_loader(self.project, selection)
         kept = self._kept.setdefault(
-            slug, _KeptTenant(LiveSite(publish.state_dir(self.root) / "live" / slug))
+            slug,
+            _KeptTenant(LiveSite(publish.state_dir(self.root) / "live" / slug, default_jobs())),
         )
         if kept.tenant != tenant or (kept.until is not None and loader.now >= kept.until):
             kept.forget()

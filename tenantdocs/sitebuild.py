@@ -145,6 +145,10 @@ class SiteBuilder:
         """Output paths of the last build's files linked to :attr:`theme_files`: the theme's
         files as they are, written by no plugin."""
         self._markdown = _KeptMarkdown()
+        self.plugins: frozenset[str] = frozenset()
+        """The plugins the last build's configuration named (before tenantdocs' own)."""
+        self.page_order: list[str] = []
+        """The URLs of the last build's pages, in the order MkDocs built them."""
 
     def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
         """Build the site into ``site_dir`` (``work_dir`` holds MkDocs' docs folder); return
@@ -172,6 +176,7 @@ class SiteBuilder:
             try:
                 with _themes_listed_once(self._themes):
                     config = _load_config(plan, work_dir, overrides)
+                self.plugins = frozenset(config.plugins)
                 config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 if in_memory:
@@ -240,6 +245,7 @@ class SiteBuilder:
 
             # The pages are about to be converted, the navigation final.
             def on_nav(self, nav: Any, /, *, config: Any, files: Any) -> Any:
+                builder.page_order = [f.url for f in files.documentation_pages()]
                 if builder._spread is not None:
                     builder._spread.convert(config, files, nav)
                 return nav
@@ -1521,16 +1527,20 @@ class LiveSite:
     compares modification times). Every other page, the 404 page and the sitemap depend
     only on what did not change, so they stay as the last build made them; the search
     index, which a dirty build writes with the rebuilt pages only, is merged back into the
-    full one in the order a full build gives. Anything else needs :meth:`build`.
+    full one in the order a full build gives. Anything else needs :meth:`build`, which
+    builds the whole site as ``build`` does (a :class:`SiteBuilder` of ``jobs`` processes):
+    pages whose Markdown did not change since an earlier full build (a new app in the
+    navigation, a renamed title) are not converted again.
     """
 
     DIRTY_PLUGINS = frozenset({"search", "material/search"})
     """Plugins whose output a dirty build keeps exact (search, with the merge below)."""
 
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, jobs: int = 1) -> None:
         self.docs = work_dir / "docs"
         """The docs folder MkDocs reads; kept between builds."""
         self._work = work_dir
+        self._builder = SiteBuilder(jobs=jobs)
         self._last: SitePlan | None = None
         self._last_docs: dict[str, bytes] = {}
         self._env: Any = None
@@ -1538,7 +1548,11 @@ class LiveSite:
         self._order: list[str] = []
         self._entries: dict[str, list[Any]] = {}
         self._index_config: Any = None
-        self._page_order: list[str] = []
+
+    @property
+    def spread_pages(self) -> tuple[int, int]:
+        """Pages of the last full build taken from a forked copy (see :class:`SiteBuilder`)."""
+        return self._builder.spread_pages
 
     def can_update(self, plan: SitePlan) -> bool:
         """Whether :meth:`update` builds ``plan`` exactly (else :meth:`build` must)."""
@@ -1567,9 +1581,10 @@ class LiveSite:
                 path.unlink()
         self._last_docs = wanted
         self._env = None  # the base configuration or a theme override may have changed
-        warnings = self._run(plan, site_dir, dirty=False)
+        warnings = self._builder.build(plan, self._work, site_dir)
+        self._plugins = self._builder.plugins
         index = _read_index(site_dir)
-        self._order = list(self._page_order)
+        self._order = list(self._builder.page_order)
         self._entries = _by_page(index["docs"]) if index is not None else {}
         self._index_config = index["config"] if index is not None else None
         if any(url not in self._order for url in self._entries):
@@ -1614,7 +1629,7 @@ class LiveSite:
             if built.exists():
                 os.utime(built, ns=(0, 0))  # older than its source, whatever the clock did
         self._last_docs = wanted
-        warnings = self._run(plan, site_dir, dirty=True)
+        warnings = self._dirty_run(plan, site_dir)
         if self._index_config is not None:
             index = _read_index(site_dir) or {"docs": []}
             rebuilt = _by_page(index["docs"])
@@ -1631,18 +1646,10 @@ class LiveSite:
         self._last = plan
         return changed, warnings
 
-    def _run(self, plan: SitePlan, site_dir: Path, *, dirty: bool) -> list[Problem]:
+    def _dirty_run(self, plan: SitePlan, site_dir: Path) -> list[Problem]:
+        """A MkDocs ``dirty`` build of the docs folder into ``site_dir``; its warnings."""
         from mkdocs import exceptions
         from mkdocs.commands.build import build
-        from mkdocs.plugins import BasePlugin
-
-        live = self
-
-        class PageOrder(BasePlugin):  # type: ignore[no-untyped-call,type-arg]
-            # The order MkDocs builds (and search indexes) the pages in.
-            def on_files(self, files: Any, /, *, config: Any) -> Any:
-                live._page_order = [f.url for f in files.documentation_pages()]
-                return files
 
         overrides = _overrides(plan, self.docs, site_dir)
         with _build_environment(), _captured_mkdocs_log() as records:
@@ -1651,15 +1658,13 @@ class LiveSite:
                 self._plugins = frozenset(config.plugins)
                 config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
-                config.plugins["tenantdocs/page-order"] = PageOrder()
                 if self._env is None:
                     self._env = _macros_once(_listing_once(config.theme.get_env()))
                 env = self._env
                 config.theme.get_env = lambda: env
-                if dirty:
-                    # The 404 page and the sitemap show the navigation, which did not change.
-                    config.theme.static_templates = set()
-                build(config, dirty=dirty)
+                # The 404 page and the sitemap show the navigation, which did not change.
+                config.theme.static_templates = set()
+                build(config, dirty=True)
             except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
                 raise _build_failed(plan, records, exc) from None
         return [_warning(plan, r) for r in records if not r.getMessage().startswith(_DIRTY_NOTICE)]
