@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from tenantdocs.cli import main
+from tenantdocs.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from tenantdocs.cli import main
+from tenantdocs.cli import run
 
-sys.exit(main())
+sys.exit(run())

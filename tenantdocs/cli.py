@@ -7,6 +7,7 @@ The one place that turns domain errors into stderr lines and exit codes: 0 all g
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -178,6 +179,21 @@ def make_parser() -> argparse.ArgumentParser:
         help="fetch metadata URLs, update the cache, report what changed",
     )
     return parser
+
+
+def run() -> int:
+    """:func:`main` as a program (``build.py``, ``python -m tenantdocs``, ``tenantdocs``):
+    its exit status, with the objects its work left behind frozen (``gc.freeze``).
+
+    At exit the interpreter collects garbage over every object still alive (after a
+    750-guide build: MkDocs' pages, the builder's kept conversions and search sections)
+    just before the process ends; frozen objects are left out of those collections, which
+    took about 0.2 s of a 5.5 s build. Not for :func:`main` called in a process that goes
+    on (tests): what is frozen is never collected.
+    """
+    status = main()
+    gc.freeze()
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
