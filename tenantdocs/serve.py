@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +94,8 @@ class _KeptApp:
     """Its values and page."""
     now: datetime
     """The time it was planned at (certificate warnings depend on it)."""
+    places: tuple[tuple[str, str], ...]
+    """The roles of where its values stand in the tenant file (:func:`_places`)."""
     marked: str | None = None
     """Its page rendered from marked values (:func:`marked_page`), once asked for."""
 
@@ -402,6 +404,7 @@ class Preview:
             kept.forget()
         kept.tenant = tenant
         apps = []
+        places: list[tuple[str, str]] = []
         files: dict[str, str] = {}
         for name in tenant.app_names(templates.apps):
             app = templates.apps[name]
@@ -409,14 +412,12 @@ class Preview:
             source = self._source(tenant, name, files)
             old = kept.apps.get(name)
             if old is None or old.app != app or old.parts != parts or old.source != source:
+                planned = plan_app(tenant, name, templates, renderer, loader)
                 old = kept.apps[name] = _KeptApp(
-                    app,
-                    parts,
-                    source,
-                    plan_app(tenant, name, templates, renderer, loader),
-                    loader.now,
+                    app, parts, source, planned, loader.now, _places(planned.values)
                 )
             apps.append(old.planned)
+            places += old.places
         for name in set(kept.apps) - set(tenant.app_names(templates.apps)):
             del kept.apps[name]
         try:
@@ -429,7 +430,7 @@ class Preview:
         kept.until = plan.stable_until
         try:
             marked = functools.partial(self._marked, kept, slug, renderer)
-            roles = [*plan.roles, *_places(a.values for a in apps if a.values is not None)]
+            roles = [*plan.roles, *places]
             how, found = self._publish(slug, kept, plan.site, roles, marked)
             publish.write_manifest(self.root, slug, plan.manifest())
         except TenantdocsError as exc:
@@ -582,16 +583,17 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
     return 0
 
 
-def _places(value_sets: Iterable[ValueSet]) -> list[tuple[str, str]]:
+def _places(values: ValueSet | None) -> tuple[tuple[str, str], ...]:
     """Where each value stands in the tenant file (or the app's defaults), as its guide's
     provenance panel shows it (``path:line``), each a role of its own: an edit that moves
     the values' lines (a line added at the top) then changes values only."""
-    return [
+    if values is None:
+        return ()
+    return tuple(
         (f"{values.app}:{key} at", place)
-        for values in value_sets
         for key, value in values.values.items()
         if (place := provenance_place(value)) is not None
-    ]
+    )
 
 
 def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:
