@@ -222,8 +222,9 @@ def marked(values: ValueSet) -> ValueSet:
 def sentinelize_marked(
     path: str, text: str, marked_text: str, values: ValueSet, roles: Sequence[tuple[str, str]]
 ) -> Sentinelized | None:
-    """One guide's sentinel form (what :func:`sentinelize` gives with ``guides_only``), made
-    from ``marked_text``, the guide rendered from :func:`marked` ``values``; None unless exact.
+    """One guide's sentinel form, as :func:`sentinelize` with ``guides_only`` makes it but by
+    role: from ``marked_text``, the guide rendered from :func:`marked` ``values``; None
+    unless exact.
 
     Each value of ``values`` becomes the sentinel of its own role where the page shows it,
     so the form stays the same when values that agreed come to differ (an edit in the
