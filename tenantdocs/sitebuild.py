@@ -222,6 +222,11 @@ class SiteBuilder:
             config.plugins["tenantdocs/theme-files"] = _linked_theme_files(
                 self.theme_files, self.theme_copies
             )
+        self.use_theme_env(config, base_key)
+
+    def use_theme_env(self, config: Any, base_key: str) -> None:
+        """Have the run render with the theme environment this builder keeps for the base
+        configuration (made from the run's on first use): its templates compiled once."""
         env = self._envs.get(base_key)
         if env is None:
             env = _listing_once(config.theme.get_env())
@@ -1543,7 +1548,6 @@ class LiveSite:
         self._builder = SiteBuilder(jobs=jobs)
         self._last: SitePlan | None = None
         self._last_docs: dict[str, bytes] = {}
-        self._env: Any = None
         self._plugins: frozenset[str] = frozenset()
         self._order: list[str] = []
         self._entries: dict[str, list[Any]] = {}
@@ -1580,7 +1584,6 @@ class LiveSite:
             if path.relative_to(self.docs).as_posix() not in wanted:
                 path.unlink()
         self._last_docs = wanted
-        self._env = None  # the base configuration or a theme override may have changed
         warnings = self._builder.build(plan, self._work, site_dir)
         self._plugins = self._builder.plugins
         index = _read_index(site_dir)
@@ -1658,10 +1661,8 @@ class LiveSite:
                 self._plugins = frozenset(config.plugins)
                 config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
-                if self._env is None:
-                    self._env = _macros_once(_listing_once(config.theme.get_env()))
-                env = self._env
-                config.theme.get_env = lambda: env
+                # The theme as the full builds had it: compiled once, not again after each.
+                self._builder.use_theme_env(config, _base_key(plan.base_config))
                 # The 404 page and the sitemap show the navigation, which did not change.
                 config.theme.static_templates = set()
                 build(config, dirty=True)
