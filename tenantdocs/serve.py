@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tenantdocs import publish
-from tenantdocs.adminpages import provenance_place, render_home
+from tenantdocs.adminpages import render_home
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
 from tenantdocs.files import write_own
 from tenantdocs.pipeline import (
@@ -57,6 +57,7 @@ from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
     fill_text,
+    place_roles,
     revalued,
     sentinelize,
     sentinelize_marked,
@@ -95,7 +96,7 @@ class _KeptApp:
     now: datetime
     """The time it was planned at (certificate warnings depend on it)."""
     places: tuple[tuple[str, str], ...]
-    """The roles of where its values stand in the tenant file (:func:`_places`)."""
+    """The roles of where its values stand in the tenant file (:func:`place_roles`)."""
     marked: str | None = None
     """Its page rendered from marked values (:func:`marked_page`), once asked for."""
 
@@ -414,7 +415,12 @@ class Preview:
             if old is None or old.app != app or old.parts != parts or old.source != source:
                 planned = plan_app(tenant, name, templates, renderer, loader)
                 old = kept.apps[name] = _KeptApp(
-                    app, parts, source, planned, loader.now, _places(planned.values)
+                    app,
+                    parts,
+                    source,
+                    planned,
+                    loader.now,
+                    place_roles(planned.values) if planned.values is not None else (),
                 )
             apps.append(old.planned)
             places += old.places
@@ -581,19 +587,6 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
     finally:
         shutil.rmtree(preview.root, ignore_errors=True)  # the preview is not kept
     return 0
-
-
-def _places(values: ValueSet | None) -> tuple[tuple[str, str], ...]:
-    """Where each value stands in the tenant file (or the app's defaults), as its guide's
-    provenance panel shows it (``path:line``), each a role of its own: an edit that moves
-    the values' lines (a line added at the top) then changes values only."""
-    if values is None:
-        return ()
-    return tuple(
-        (f"{values.app}:{key} at", place)
-        for key, value in values.values.items()
-        if (place := provenance_place(value)) is not None
-    )
 
 
 def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:

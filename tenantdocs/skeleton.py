@@ -33,6 +33,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tenantdocs.adminpages import provenance_place
 from tenantdocs.files import write_own
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.values import ValueSet, metadata_identity
@@ -211,7 +212,7 @@ def marked(values: ValueSet) -> ValueSet:
     return replace(
         values,
         values={
-            key: replace(value, text=value.text + sentinel(f"{values.app}:{key}"))
+            key: replace(value, text=value.text + sentinel(value_role(values.app, key)))
             if _replaceable(value.text) and value.site_path is None
             else value
             for key, value in values.values.items()
@@ -239,7 +240,7 @@ def sentinelize_marked(
     candidates = [(role, value) for role, value in roles if _replaceable(value)]
     links = _relative_links({value for _, value in candidates}, [text])
     candidates = [(role, value) for role, value in candidates if value not in links]
-    own = {f"{values.app}:{key}" for key in values.values}
+    own = {value_role(values.app, key) for key in values.values}
     marks = {sentinel(role): value for role, value in candidates if role in own}
     # Marks in headings, of roles not replaced and of relative link targets are taken out.
     page = _HEADING_LINE.sub(lambda m: SENTINEL.sub("", m.group()), marked_text)
@@ -484,6 +485,23 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def value_role(app: str, key: str) -> str:
+    """The role of an app's value for a key: ``app:key``."""
+    return f"{app}:{key}"
+
+
+def place_roles(values: ValueSet) -> tuple[tuple[str, str], ...]:
+    """Where each value stands in the tenant file (or the app's defaults), as its guide's
+    provenance panel shows it (``path:line``), each a role of its own (``app:key at``), for
+    a caller that keeps a site's sentinel form while files change (``serve``): an edit that
+    moves the values' lines (a line added at the top) then changes values only."""
+    return tuple(
+        (f"{value_role(values.app, key)} at", place)
+        for key, value in values.values.items()
+        if (place := provenance_place(value)) is not None
+    )
+
+
 def roles(
     tenant_name: str, slug: str, tenant_file: str, value_sets: Sequence[ValueSet]
 ) -> list[tuple[str, str]]:
@@ -491,7 +509,7 @@ def roles(
     found = [("tenant:name", tenant_name), ("tenant:slug", slug), ("tenant:file", tenant_file)]
     for values in value_sets:
         app = values.app
-        found += [(f"{app}:{key}", value.text) for key, value in values.values.items()]
+        found += [(value_role(app, key), value.text) for key, value in values.values.items()]
         if values.metadata is not None:
             source, digest = metadata_identity(values.metadata)
             found += [(f"{app}:metadata source", source), (f"{app}:metadata sha256", digest)]
