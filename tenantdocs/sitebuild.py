@@ -1548,7 +1548,6 @@ class LiveSite:
         self._builder = SiteBuilder(jobs=jobs)
         self._last: SitePlan | None = None
         self._last_docs: dict[str, bytes] = {}
-        self._plugins: frozenset[str] = frozenset()
         self._order: list[str] = []
         self._entries: dict[str, list[Any]] = {}
         self._index_config: Any = None
@@ -1563,8 +1562,8 @@ class LiveSite:
         last = self._last
         return (
             last is not None
-            and self._plugins <= self.DIRTY_PLUGINS
-            and (self._index_config is not None or not self._plugins)
+            and self._builder.plugins <= self.DIRTY_PLUGINS
+            and (self._index_config is not None or not self._builder.plugins)
             and last.site_name == plan.site_name
             and list(last.nav) == list(plan.nav)
             and last.base_config == plan.base_config
@@ -1585,7 +1584,6 @@ class LiveSite:
                 path.unlink()
         self._last_docs = wanted
         warnings = self._builder.build(plan, self._work, site_dir)
-        self._plugins = self._builder.plugins
         index = _read_index(site_dir)
         self._order = list(self._builder.page_order)
         self._entries = _by_page(index["docs"]) if index is not None else {}
@@ -1658,7 +1656,6 @@ class LiveSite:
         with _build_environment(), _captured_mkdocs_log() as records:
             try:
                 config = _load_config(plan, self._work, overrides)
-                self._plugins = frozenset(config.plugins)
                 config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 # The theme as the full builds had it: compiled once, not again after each.
