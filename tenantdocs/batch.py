@@ -63,7 +63,8 @@ class TenantPlan:
     digests: dict[str, str] = field(default_factory=dict)
     """Hash of every input part, for incremental builds and the "why rebuilt" report."""
     roles: tuple[tuple[str, str], ...] = ()
-    """(role, text) of every value on the tenant's pages, for sharing one MkDocs run."""
+    """(role, text) of every value on the tenant's pages and of where each stands in its file,
+    for sharing one MkDocs run."""
     stable_until: datetime | None = None
     """Until when the pages stay as they are if no input changes (certificate thresholds)."""
     inputs: str | None = None

@@ -47,7 +47,7 @@ from tenantdocs.keys import did_you_mean, suggest
 from tenantdocs.render import Page, Renderer, render_directory
 from tenantdocs.report import RunResult, TenantResult, TenantStatus, failed_result
 from tenantdocs.sitebuild import LARGE_SITE_PAGES, SitePlan
-from tenantdocs.skeleton import marked, roles
+from tenantdocs.skeleton import marked, place_roles, roles
 from tenantdocs.sources import MetadataLoader, metadata_source
 from tenantdocs.templates import (
     App,
@@ -622,10 +622,13 @@ def assemble_plan(
     now: datetime,
     shared: RunInputs | None,
     home: HomeRenderer = render_home,
+    places: Sequence[tuple[str, str]] | None = None,
 ) -> TenantPlan:
     """The tenant's site from its planned apps (home, files, navigation); raise TenantError
     with every problem. Without ``shared`` the plan has no digests (the preview's case);
-    ``home`` renders the tenant home (the preview passes one that reuses the last)."""
+    ``home`` renders the tenant home (the preview passes one that reuses the last);
+    ``places`` are the apps' :func:`~tenantdocs.skeleton.place_roles` when the caller keeps
+    them (worked out here otherwise)."""
     problems = list(warnings)
     pages: list[Page] = []
     value_sets: list[ValueSet] = []
@@ -665,8 +668,18 @@ def assemble_plan(
         warnings=tuple(problems),
         digests=digests(site, shared) if shared is not None else {},
         stable_until=stable_until(value_sets, now),
-        roles=tuple(roles(tenant.name.value, tenant.slug, str(Location(tenant.path)), value_sets)),
+        roles=(
+            *roles(tenant.name.value, tenant.slug, str(Location(tenant.path)), value_sets),
+            *(places if places is not None else _places(value_sets)),
+        ),
     )
+
+
+def _places(value_sets: Sequence[ValueSet]) -> Iterator[tuple[str, str]]:
+    # Where each value stands is a role too: tenant files laid out differently (a comment on
+    # top, apps in another order) then still share their guides' sentinel form.
+    for values in value_sets:
+        yield from place_roles(values)
 
 
 def unused_values(tenant: Tenant, templates: TemplateSet) -> list[Problem]:

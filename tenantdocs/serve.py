@@ -428,7 +428,7 @@ class Preview:
             del kept.apps[name]
         try:
             plan = assemble_plan(
-                tenant, warnings, templates, apps, loader.now, None, kept.render_home
+                tenant, warnings, templates, apps, loader.now, None, kept.render_home, places
             )
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
@@ -436,8 +436,7 @@ class Preview:
         kept.until = plan.stable_until
         try:
             marked = functools.partial(self._marked, kept, slug, renderer)
-            roles = [*plan.roles, *places]
-            how, found = self._publish(slug, kept, plan.site, roles, marked)
+            how, found = self._publish(slug, kept, plan.site, plan.roles, marked)
             publish.write_manifest(self.root, slug, plan.manifest())
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)

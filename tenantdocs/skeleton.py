@@ -492,9 +492,10 @@ def value_role(app: str, key: str) -> str:
 
 def place_roles(values: ValueSet) -> tuple[tuple[str, str], ...]:
     """Where each value stands in the tenant file (or the app's defaults), as its guide's
-    provenance panel shows it (``path:line``), each a role of its own (``app:key at``), for
-    a caller that keeps a site's sentinel form while files change (``serve``): an edit that
-    moves the values' lines (a line added at the top) then changes values only."""
+    provenance panel shows it (``path:line``), each a role of its own (``app:key at``): two
+    tenants whose files are laid out differently (a comment on top, another order of apps)
+    still share a guide's sentinel form, and in the preview an edit that moves the values'
+    lines (a line added at the top) changes values only."""
     return tuple(
         (f"{value_role(values.app, key)} at", place)
         for key, value in values.values.items()

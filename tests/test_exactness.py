@@ -147,6 +147,40 @@ def test_one_process_building_every_tenant_in_turn_is_exact(
     assert_exact(tmp_path, "--jobs", "1")
 
 
+def test_tenant_files_laid_out_differently_share_the_guides_they_have_in_common(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each value's provenance names its line in the tenant file. A comment on top of one
+    # file moves every line: that place is a value of its own, so the guide both tenants
+    # use still reads the same for both and is converted once.
+    for app in ["alpha", "beta", "gamma"]:
+        (tmp_path / "templates" / app).mkdir(parents=True)
+        (tmp_path / "templates" / app / "sso_configure.md").write_text(
+            f"# Configure {app}\n\n1. Paste %metadata:singleSignOnServiceUrl% into *Sign-in URL*.\n"
+            "2. Paste the entity ID `%metadata:IssuerUri%`.\n"
+        )
+    (tmp_path / "tenants").mkdir()
+    for number, (top, apps) in enumerate(
+        [("", "alpha: {}, beta: {}"), ("# owner: finance\n", "beta: {}, gamma: {}")]
+    ):
+        tid = f"{number}1111111-2222-3333-4444-555555555555"
+        (tmp_path / "tenants" / f"t{number}.yml").write_text(
+            f"{top}name: Tenant {number}\ntenant_id: {tid}\nmetadata:\n"
+            f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
+            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
+            f"  IssuerUri: https://sts.example.com/{tid}/\napps: {{{apps}}}\n"
+        )
+    monkeypatch.chdir(tmp_path)
+    counts = count_work(monkeypatch)
+    assert main(["build", "--site", str(tmp_path / "fast"), "--jobs", "1"]) == 0
+    assert counts == {"converted": 5, "split": 5}  # two homes, alpha, beta once, gamma
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    ours, theirs = tree(tmp_path / "fast"), tree(reference(tmp_path))
+    ours.pop("index.html")
+    assert ours == theirs
+
+
 def test_small_windows_planned_by_the_workers_are_exact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
