@@ -39,6 +39,7 @@ from tenantdocs.certificates import (
     Certificate,
     CertificateState,
     certificate_state,
+    shown_time,
 )
 from tenantdocs.errors import display_path
 from tenantdocs.keys import KEYS, key_order, key_spec
@@ -413,8 +414,8 @@ def _view(certificate: Certificate, now: datetime) -> CertificateView:
     return CertificateView(
         certificate.subject,
         certificate.thumbprint,
-        _date(certificate.not_before),
-        _date(certificate.not_after),
+        shown_time(certificate.not_before),
+        shown_time(certificate.not_after),
         f"{certificate.not_after:%Y-%m-%d}",
         certificate_state(certificate, now),
     )
@@ -436,10 +437,6 @@ def _shown(value: ResolvedValue, page_dir: str) -> Shown:
 def _guide_link(page: Page) -> Link:
     """The guide from the site root: ``a b/index.md`` → ``a%20b/index.html``."""
     return Link(quote(page.docs_path.removesuffix(".md") + ".html"), page.title)
-
-
-def _date(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @cache

@@ -135,6 +135,11 @@ def certificate_state(certificate: Certificate, now: datetime) -> CertificateSta
 # --- the few bytes of DER needed to find and replace a serial number ----------------------
 
 
+def shown_time(moment: datetime) -> str:
+    """A moment of a certificate's validity as the pages show it: ``YYYY-MM-DD HH:MM:SS UTC``."""
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
 def _header(der: bytes, offset: int) -> tuple[int, int, int]:
     """Tag, start of contents and end of one DER element at ``offset``; ValueError if cut."""
     if offset + 2 > len(der):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tenantdocs.adminpages import provenance_place
+from tenantdocs.certificates import shown_time
 from tenantdocs.files import write_own
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.values import ValueSet, metadata_identity
@@ -518,5 +519,7 @@ def roles(
             found += [
                 (f"{app}:certificate {index} subject", certificate.subject),
                 (f"{app}:certificate {index} thumbprint", certificate.thumbprint),
+                (f"{app}:certificate {index} valid from", shown_time(certificate.not_before)),
+                (f"{app}:certificate {index} valid until", shown_time(certificate.not_after)),
             ]
     return found

@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from tenantdocs import entra
-from tenantdocs.certificates import Certificate
+from tenantdocs.certificates import Certificate, shown_time
 from tenantdocs.errors import Location
 from tenantdocs.keys import KEYS, METADATA_ELEMENTS, key_spec
 from tenantdocs.sources import LoadedMetadata as LoadedMetadata  # made by the sources stage
@@ -209,6 +209,5 @@ def _from_metadata(
         put("certificateDownloadBase64Url", BASE64_CERTIFICATE, "signing certificate", pem)
         put("CertificateDownloadRawUrl", RAW_CERTIFICATE, "signing certificate", der)
         put("certificateThumbprint", primary.thumbprint, "signing certificate")
-        expiry = primary.not_after.strftime("%Y-%m-%d %H:%M:%S UTC")
-        put("certificateExpiry", expiry, "signing certificate")
+        put("certificateExpiry", shown_time(primary.not_after), "signing certificate")
     return found, files

@@ -20,11 +20,13 @@ import os
 import random
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CORPUS
+from idp import make_certificate, make_metadata
 
 from tenantdocs import batch, pipeline, sitebuild, skeleton
 from tenantdocs.cli import main
@@ -147,12 +149,14 @@ def test_one_process_building_every_tenant_in_turn_is_exact(
     assert_exact(tmp_path, "--jobs", "1")
 
 
-def test_tenant_files_laid_out_differently_share_the_guides_they_have_in_common(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("differ", ["file layout", "certificate dates"])
+def test_tenants_share_the_guides_they_have_in_common_whatever_else_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, differ: str
 ) -> None:
-    # Each value's provenance names its line in the tenant file. A comment on top of one
-    # file moves every line: that place is a value of its own, so the guide both tenants
-    # use still reads the same for both and is converted once.
+    # A guide's panels name where each value stands in the tenant file (a comment on top of
+    # one file moves every line) and when the signing certificate is valid (each tenant's
+    # own metadata file here, with two certificates). Each is a value of its own, so the
+    # guide both tenants use still reads the same for both, and is converted and split once.
     for app in ["alpha", "beta", "gamma"]:
         (tmp_path / "templates" / app).mkdir(parents=True)
         (tmp_path / "templates" / app / "sso_configure.md").write_text(
@@ -160,14 +164,25 @@ def test_tenant_files_laid_out_differently_share_the_guides_they_have_in_common(
             "2. Paste the entity ID `%metadata:IssuerUri%`.\n"
         )
     (tmp_path / "tenants").mkdir()
-    for number, (top, apps) in enumerate(
-        [("", "alpha: {}, beta: {}"), ("# owner: finance\n", "beta: {}, gamma: {}")]
-    ):
+    for number, apps in enumerate(["alpha: {}, beta: {}", "beta: {}, gamma: {}"]):
         tid = f"{number}1111111-2222-3333-4444-555555555555"
-        (tmp_path / "tenants" / f"t{number}.yml").write_text(
-            f"{top}name: Tenant {number}\ntenant_id: {tid}\nmetadata:\n"
+        values = (
             f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
             f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
+        )
+        top = "# owner: finance\n" if number else ""
+        if differ == "certificate dates":
+            issued = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=7 * number)
+            first, _ = make_certificate("idp.example.com", not_before=issued)
+            # and the next one, published ahead of the roll-over, valid two years
+            ends = issued + timedelta(days=730)
+            second, _ = make_certificate("idp.example.com", not_before=issued, not_after=ends)
+            certs = [(first, "signing"), (second, "signing")]
+            metadata = make_metadata(f"https://sts.example.com/{tid}/", certs=certs)
+            (tmp_path / "tenants" / f"idp-{number}.xml").write_bytes(metadata)
+            values, top = "", f"metadata_file: idp-{number}.xml\n"
+        (tmp_path / "tenants" / f"t{number}.yml").write_text(
+            f"{top}name: Tenant {number}\ntenant_id: {tid}\nmetadata:\n{values}"
             f"  IssuerUri: https://sts.example.com/{tid}/\napps: {{{apps}}}\n"
         )
     monkeypatch.chdir(tmp_path)
