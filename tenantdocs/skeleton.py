@@ -32,6 +32,7 @@ import shutil
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from tenantdocs.adminpages import provenance_place
 from tenantdocs.certificates import shown_time
@@ -315,7 +316,7 @@ class _Substitution:
         self.by_value: dict[str, str] = {}
         for role, value in plain:
             self.by_value.setdefault(value, sentinel(role))
-        self.pattern = _alternation(tuple(sorted(self.by_value, key=len, reverse=True)))
+        self.pattern = _longest_of(tuple(sorted(self.by_value)))
 
     def apply(self, text: str, only: Mapping[str, str] | None = None) -> str:
         """``text`` with its values replaced; with ``only``, just those values, by those
@@ -326,10 +327,37 @@ class _Substitution:
 
 
 @functools.lru_cache(maxsize=1024)
-def _alternation(values: tuple[str, ...]) -> re.Pattern[str]:
-    """A pattern matching any of ``values``, tried in order. Compiling one takes longer than
-    using it, and the guides of a tenant, or of tenants alike, share their values."""
-    return re.compile("|".join(re.escape(v) for v in values))
+def _longest_of(values: tuple[str, ...]) -> re.Pattern[str]:
+    """A pattern matching the longest of ``values`` that starts where it is tried.
+
+    Written as a tree of the values' common beginnings: a tenant's values share long ones
+    (its URLs, the places in its file), and a list of alternatives would try every value at
+    every character of its pages. Compiling one takes longer than using it, and the guides
+    of a tenant, or of tenants alike, share their values.
+    """
+    tree: dict[str, Any] = {}
+    for value in values:
+        node = tree
+        for char in value:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a value ends here
+    try:
+        return re.compile(_branches(tree))
+    except RecursionError:  # hundreds of values, each beginning the next: one list of them
+        return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+
+
+def _branches(node: dict[str, Any]) -> str:
+    """The pattern of one node of :func:`_longest_of`'s tree: longer values tried first."""
+    chain = []
+    while len(node) == 1 and "" not in node:  # one way on: no choice to make
+        ((char, node),) = node.items()
+        chain.append(re.escape(char))
+    ways = [re.escape(char) + _branches(child) for char, child in node.items() if char]
+    rest = "" if not ways else ways[0] if len(ways) == 1 else f"(?:{'|'.join(ways)})"
+    if "" in node and rest:
+        rest = f"(?:{rest})?"  # greedy: a value that goes on is taken before one ending here
+    return "".join(chain) + rest
 
 
 def _relative_links(values: set[str], texts: Sequence[str]) -> set[str]:

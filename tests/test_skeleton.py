@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from tenantdocs.sitebuild import SitePlan
 from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
+    _longest_of,
     fill_in_place,
     fill_text,
     guides_only,
@@ -87,6 +90,26 @@ def test_values_escaping_could_change_are_not_shared() -> None:
 def test_inputs_that_already_hold_sentinel_text_are_not_shared() -> None:
     site = plan("Contoso Ltd wrote zqxtdv here\n")
     assert sentinelize(site, [("tenant:name", "Contoso Ltd")], {"tenant:name"}) is None
+
+
+def test_each_place_gets_the_longest_value_that_starts_there() -> None:
+    # The values as a tree of their beginnings match as the plain list of them, longest
+    # first, would: a URL and the same URL with more after it, a value inside another.
+    def plainly(values: tuple[str, ...]) -> re.Pattern[str]:
+        return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        values = tuple(
+            sorted({"".join(rng.choices("ab:/.", k=rng.randint(1, 6))) for _ in range(8)})
+        )
+        text = "".join(rng.choices("ab:/.x", k=60))
+        ours = [(m.start(), m.group()) for m in _longest_of(values).finditer(text)]
+        assert ours == [(m.start(), m.group()) for m in plainly(values).finditer(text)]
+    # Each value beginning the next, too many for a tree to be written: still the longest.
+    nested = tuple("a" * n for n in range(1, 1200))
+    found = _longest_of(nested).match("a" * 2000)
+    assert found is not None and found.group() == "a" * 1199
 
 
 def test_fill_text_leaves_an_unknown_sentinel() -> None:
