@@ -350,6 +350,45 @@ def open_html_blocks(page_html: str) -> str:
     return _HTML_BLOCK.sub(lambda match: match.group(1), page_html)
 
 
+_STUB = "tenantdocs-block-"
+_CHANGED_BY_CONVERTING = re.compile(r"[\t\r\x02\x03]|```|~~~|^ +$", re.MULTILINE)
+"""What Python-Markdown changes in a comment before it sets it aside: tabs, line ends and
+lines of spaces (whitespace is normalized), its own markers, and fences (read first)."""
+
+
+def stub_html_blocks(markdown: str) -> tuple[str, tuple[str, ...]] | None:
+    """``markdown`` with each :func:`html_block`'s body replaced by a numbered stub, and the
+    bodies; None when it has none, or a body that converting would change.
+
+    The page then converts the same whatever its blocks hold (a tenant's certificate
+    table, where each value comes from), so one conversion serves every version of it:
+    :func:`unstub_html_blocks` puts the bodies back into the HTML.
+    """
+    if _HTML_BLOCK_OPEN not in markdown:
+        return None
+    bodies: list[str] = []
+
+    def stub(match: re.Match[str]) -> str:
+        bodies.append(match[1])
+        return f"{_HTML_BLOCK_OPEN}{_STUB}{len(bodies) - 1}{_HTML_BLOCK_CLOSE}"
+
+    stubbed = _HTML_BLOCK.sub(stub, markdown)
+    if any(_CHANGED_BY_CONVERTING.search(body) for body in bodies):
+        return None
+    return stubbed, tuple(bodies)
+
+
+def unstub_html_blocks(html: str, bodies: Sequence[str]) -> str | None:
+    """The HTML of a page converted from :func:`stub_html_blocks`' Markdown, with each body
+    back in its block; None unless every stub came through as written, once."""
+    stubs = [f"{_HTML_BLOCK_OPEN}{_STUB}{index}{_HTML_BLOCK_CLOSE}" for index in range(len(bodies))]
+    if html.count(_STUB) != len(bodies) or any(html.count(stub) != 1 for stub in stubs):
+        return None
+    for stub, body in zip(stubs, bodies, strict=True):
+        html = html.replace(stub, f"{_HTML_BLOCK_OPEN}{body}{_HTML_BLOCK_CLOSE}")
+    return html
+
+
 def join_parts(texts: Sequence[str]) -> str:
     """Join page parts so each starts a new Markdown block (a blank line between them)."""
     joined = ""

@@ -43,7 +43,7 @@ from urllib.parse import unquote
 from markupsafe import Markup
 
 from tenantdocs.errors import Location, Problem, Severity, SiteBuildError
-from tenantdocs.render import open_html_blocks
+from tenantdocs.render import open_html_blocks, stub_html_blocks, unstub_html_blocks
 
 BUILD_ENVIRONMENT: Mapping[str, str] = MappingProxyType(
     {
@@ -320,25 +320,61 @@ class SiteBuilder:
             self._converted.popitem(last=False)
 
     def _render(self, base_key: str, page: Any, config: Any, files: Any) -> None:
-        """MkDocs' ``Page.render``, or what it gave for the same Markdown and link targets."""
+        """MkDocs' ``Page.render``, or what it gave for the same Markdown and link targets.
+
+        A page's HTML blocks (:func:`~tenantdocs.render.html_block`) pass through converting
+        as they are; where nothing that converts could look inside them, they are left out of
+        what is converted and looked up, and put back into the HTML: a page converts once
+        whatever they hold (a certificate more, a value from elsewhere).
+        """
         if self._spread is not None:
             self._spread.take_conversions(page)
-        key = (base_key, page.file.src_uri, page.markdown)
+        stubbed = stub_html_blocks(page.markdown) if _blocks_pass_through(config) else None
+        if stubbed is not None:
+            markdown, bodies = stubbed
+            full, page.markdown = page.markdown, markdown
+            try:
+                kept = self._convert(
+                    (base_key, page.file.src_uri, markdown),
+                    page,
+                    config,
+                    files,
+                    lambda html: unstub_html_blocks(html, bodies) is not None,
+                )
+            finally:
+                page.markdown = full
+            content = unstub_html_blocks(page.content, bodies) if kept else None
+            if content is not None:
+                page.content = content
+                return
+        self._convert((base_key, page.file.src_uri, page.markdown), page, config, files)
+
+    def _convert(
+        self,
+        key: tuple[str, str, str],
+        page: Any,
+        config: Any,
+        files: Any,
+        keeps: Callable[[str], bool] = lambda html: True,
+    ) -> bool:
+        """Convert ``page.markdown`` (``key``), or apply what converting it gave before;
+        whether the result is kept (the files were used as recorded, ``keeps`` its HTML)."""
         done = self._conversion(key, files)
         if done is not None:
             done.apply(page, files)
-            return
+            return True
         recording = _RecordingFiles(files)
         with _recorded_mkdocs_log() as records:
             self._markdown.render(page, config, recording)
-        if recording.other_use:
-            return  # the conversion used the files in a way not recorded: not kept
+        if recording.other_use or not keeps(page.content):
+            return False  # used the files in a way not recorded, or refused: not kept
         conversion = _Conversion.of(page, recording, records)
         self._keep_conversion(key, conversion)
         if self._made is not None:
             self._made.append((key, conversion))
         elif self.exchange is not None and self._hands_over(page):
             self.exchange.put(_CONVERSIONS, key, _portable_conversion(conversion))
+        return True
 
     def _hands_over(self, page: Any) -> bool:
         return self.handed_over is None or page.file.src_uri in self.handed_over
@@ -1342,6 +1378,27 @@ def _download_links(downloads: frozenset[str]) -> Any:
             return mark_downloads(html, page.file.src_uri, downloads)
 
     return DownloadLinks()
+
+
+_BLOCKS_PASS_THROUGH = frozenset(
+    {"fenced_code", *(e if isinstance(e, str) else next(iter(e)) for e in DEFAULT_EXTENSIONS)}
+)
+"""The Markdown extensions that leave an HTML comment as it is, whatever it holds (checked
+for what they change before setting it aside: fences, whitespace): MkDocs' own and
+tenantdocs' default ones."""
+
+
+def _blocks_pass_through(config: Any) -> bool:
+    """Whether a page's HTML blocks come through converting as they are, unlooked at: every
+    Markdown extension of the run is one of :data:`_BLOCKS_PASS_THROUGH`, and MkDocs' own
+    ``Page.render`` converts (a plugin's may read the whole Markdown)."""
+    from mkdocs.structure import pages
+
+    render = pages.Page.render
+    return (render.__module__, render.__qualname__) == (
+        pages.__name__,
+        "Page.render",
+    ) and set(config["markdown_extensions"]) <= _BLOCKS_PASS_THROUGH
 
 
 def _html_blocks() -> Any:

@@ -39,6 +39,7 @@ from tenantdocs.pipeline import (
     metadata_loader,
     plan_tenant,
 )
+from tenantdocs.render import html_block, stub_html_blocks
 from tenantdocs.sitebuild import NavItem, SiteBuilder, SitePlan, build_site
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def test_tenants_share_the_guides_they_have_in_common_whatever_else_differs(
     # A guide's panels name where each value stands in the tenant file (a comment on top of
     # one file moves every line) and when the signing certificate is valid (each tenant's
     # own metadata file here, with two certificates). Each is a value of its own, so the
-    # guide both tenants use still reads the same for both, and is converted and split once.
+    # guide both tenants use still reads the same for both, and is split (and converted) once.
     for app in ["alpha", "beta", "gamma"]:
         (tmp_path / "templates" / app).mkdir(parents=True)
         (tmp_path / "templates" / app / "sso_configure.md").write_text(
@@ -186,6 +187,7 @@ def test_tenants_share_the_guides_they_have_in_common_whatever_else_differs(
             f"  IssuerUri: https://sts.example.com/{tid}/\napps: {{{apps}}}\n"
         )
     monkeypatch.chdir(tmp_path)
+    batch._process_builder.cache_clear()  # nothing kept from another test's build
     counts = count_work(monkeypatch)
     assert main(["build", "--site", str(tmp_path / "fast"), "--jobs", "1"]) == 0
     assert counts == {"converted": 5, "split": 5}  # two homes, alpha, beta once, gamma
@@ -773,6 +775,98 @@ def test_builders_of_one_run_take_each_others_conversions_only_where_links_agree
     monkeypatch.undo()
     assert_builds_as_plain(both, tmp_path / "second", tmp_path)
     assert_builds_as_plain(alone, tmp_path / "third", tmp_path)
+
+
+# --- HTML blocks left out of what is converted -------------------------------------------
+
+
+def block_plan(name: str, guide: str, base_config: Path | None = None) -> SitePlan:
+    """A home and one guide page (``guide``, its Markdown as it is)."""
+    pages = {"index.md": "# Home\n\nWelcome.\n", "app/index.md": guide}
+    nav: list[NavItem] = [{"Home": "index.md"}, {"App": "app/index.md"}]
+    return SitePlan(name, pages, {}, nav, base_config, {"": Location(Path("tenants/x.yml"))})
+
+
+def guide_with_block(body: str) -> str:
+    return f"# Configure the app\n\nPaste the URL.\n\n{html_block(body)}\n\n## Next\n\nDone.\n"
+
+
+def test_pages_whose_html_blocks_differ_are_converted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same guide with another certificate table (another tenant, or the same one after
+    # its metadata moved to a file): its HTML block is put back into the HTML converted once.
+    one = block_plan("One", guide_with_block("<table><tr><td>one</td></tr></table>"))
+    two = block_plan("Two", guide_with_block("<div>\n<p>two &amp; <code>2</code></p>\n</div>"))
+    builder = SiteBuilder()
+    builder.build(one, tmp_path / "w1", tmp_path / "one")
+    counts = count_work(monkeypatch)
+    builder.build(two, tmp_path / "w2", tmp_path / "two")
+    assert counts == {"converted": 0, "split": 1}  # the guide's sections differ: split again
+    monkeypatch.undo()
+    assert_builds_as_plain(one, tmp_path / "one", tmp_path)
+    assert_builds_as_plain(two, tmp_path / "two", tmp_path)
+
+
+BLOCKS_CONVERTING_CHANGES = {
+    # Python-Markdown expands tabs, drops its own markers and empties lines of spaces
+    # everywhere, and reads fences before it sets comments aside.
+    "tab": guide_with_block("<p>a\tb</p>"),
+    "marker": guide_with_block("<p>a\x02b</p>"),
+    "spaces": "# Guide\n\n<!--tenantdocs:html\n<p>a</p>\n   \n<p>b</p>\n-->\n",
+    "fence": guide_with_block("<p>code:</p>\n```\nprint(1)\n```"),
+    # A block that is not one: shown as code, so it must be converted as written.
+    "in code": "# Guide\n\n```\n<!--tenantdocs:html\n<p>shown</p>\n-->\n```\n",
+}
+
+
+@pytest.mark.parametrize("guide", BLOCKS_CONVERTING_CHANGES.values(), ids=BLOCKS_CONVERTING_CHANGES)
+def test_html_blocks_that_converting_would_change_are_converted_with_the_page(
+    tmp_path: Path, guide: str
+) -> None:
+    plan = block_plan("Site", guide)
+    SiteBuilder().build(plan, tmp_path / "work", tmp_path / "built")
+    assert_builds_as_plain(plan, tmp_path / "built", tmp_path)
+
+
+@pytest.mark.parametrize("held", ["\t", "\r", "\x02", "\x03", "```", "~~~", "\n  \n"])
+def test_a_block_holding_what_converting_changes_is_not_left_out(held: str) -> None:
+    guide = f"# Guide\n\n<!--tenantdocs:html\n<p>a{held}b</p>\n-->\n"
+    assert stub_html_blocks(guide) is None
+    assert stub_html_blocks(guide.replace(held, " ")) is not None
+
+
+def test_html_blocks_under_an_extension_that_reads_comments_are_converted_with_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Snippets puts a file in wherever a line names it, in comments too.
+    (tmp_path / "mkdocs.yml").write_text("markdown_extensions: [pymdownx.snippets]\n")
+    (tmp_path / "note.txt").write_text("<p>from the snippet</p>\n")
+    monkeypatch.chdir(tmp_path)
+    plan = block_plan(
+        "Site", guide_with_block('<p>see:</p>\n--8<-- "note.txt"'), tmp_path / "mkdocs.yml"
+    )
+    SiteBuilder().build(plan, tmp_path / "work", tmp_path / "built")
+    assert "from the snippet" in (tmp_path / "built" / "app" / "index.html").read_text()
+    assert_builds_as_plain(plan, tmp_path / "built", tmp_path)
+
+
+def test_html_blocks_are_converted_with_the_page_when_a_plugin_converts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.pages import Page
+
+    config = MkDocsConfig()
+    config["markdown_extensions"] = ["toc", "tables", "fenced_code", "admonition"]
+    assert sitebuild._blocks_pass_through(config)
+    render = Page.render
+
+    def replaced(self: Any, config: Any, files: Any) -> None:  # reads the Markdown its way
+        render(self, config, files)
+
+    monkeypatch.setattr(Page, "render", replaced)
+    assert not sitebuild._blocks_pass_through(config)
 
 
 def test_what_another_process_handed_over_that_cannot_be_read_is_worked_out_again(
