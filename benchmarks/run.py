@@ -169,6 +169,9 @@ def realistic(shared: Path, jobs: int, root: Path, stream: bool) -> list[Measure
     print("# 20 tenants x their own 30 of 750 apps")
     report(small)
     print_ratios(small)
+    own = [own_idp(root / "w20x750of30", root / "w20x750of30-own-idp", jobs)]
+    print("# the same with each tenant's own IdP metadata file (no peer: macros cannot read one)")
+    report(own)
     work = workload(shared, 500, 750, root, 30)
     big = [
         run("full build 500 x 30-of-750", tenantdocs("build", "--jobs", str(jobs)), work, 15000),
@@ -189,7 +192,30 @@ def realistic(shared: Path, jobs: int, root: Path, stream: bool) -> list[Measure
     print("# one tenant using all 750 guides")
     report(catalogue)
     print_ratios(catalogue)
-    return [*small, *big, *(huge if stream else []), *catalogue]
+    return [*small, *own, *big, *(huge if stream else []), *catalogue]
+
+
+def own_idp(work: Path, target: Path, jobs: int) -> Measurement:
+    """A full build of ``work``'s tenants as real ones differ: each with its own IdP metadata
+    file (its signing certificate issued on another day), every other file with a comment on
+    top (every value's line moves)."""
+    shutil.copytree(work / "templates", target / "templates")
+    shutil.copytree(work / "tenants", target / "tenants")
+    tenants = sorted((target / "tenants").glob("*.yml"))
+    documents = fetch_documents(len(tenants), 1)
+    pages = 0
+    for t, path in enumerate(tenants):
+        (path.parent / f"idp-{t:03d}.xml").write_bytes(documents[f"/t{t:03d}/app-000.xml"])
+        top = f"# tenant {t}, kept by the identity team\n" if t % 2 else ""
+        text = path.read_text(encoding="utf-8")
+        pages += text.split("apps:", 1)[1].count("\n  app-")
+        path.write_text(f"{top}metadata_file: idp-{t:03d}.xml\n{text}", encoding="utf-8")
+    return run(
+        f"tenantdocs build --jobs {jobs}, own IdP metadata",
+        tenantdocs("build", "--jobs", str(jobs), "--force"),
+        target,
+        pages,
+    )
 
 
 def large(shared: Path, tenants: int, pages: int, jobs: int, root: Path) -> list[Measurement]:
@@ -214,7 +240,8 @@ FETCH_LATENCY = 0.1
 
 
 def fetch_documents(tenants: int, apps: int) -> dict[str, bytes]:
-    """Valid IdP metadata for every tenant x app, keyed by URL path; a certificate per tenant."""
+    """Valid IdP metadata for every tenant x app, keyed by URL path; a certificate per tenant,
+    each issued on another day."""
     import datetime as dt
 
     from cryptography import x509
@@ -224,9 +251,9 @@ def fetch_documents(tenants: int, apps: int) -> dict[str, bytes]:
     from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     documents = {}
     for t in range(tenants):
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1 + t)  # each issued another day
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"idp-{t:03d}.example.com")])
         cert = (
             x509.CertificateBuilder()
