@@ -114,18 +114,21 @@ def build_all(
         running: _Window | None = None
         learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
         while chunk := list(itertools.islice(stream, window)):
-            # The workers put in the sentinels too, for the values seen varying so far.
-            planning = [pool.submit(_plan_here, item, learnt or None) for item in chunk]
+            # The workers put in the sentinels too, for the values seen varying so far: a
+            # few tenants to a task, so those values go to each process a few times a window.
+            planning = [
+                pool.submit(_plan_some, items, learnt or None) for items in _chunks(chunk, jobs * 4)
+            ]
             if running is not None:
                 results += running.finish(done)
             planned: list[_PlannedTenant] = []
             for future in planning:
-                outcome = future.result()
-                if isinstance(outcome, TenantResult):
-                    results.append(outcome)
-                    done(outcome)
-                else:
-                    planned.append(outcome)
+                for outcome in future.result():
+                    if isinstance(outcome, TenantResult):
+                        results.append(outcome)
+                        done(outcome)
+                    else:
+                        planned.append(replace(outcome, varying=learnt) if learnt else outcome)
             running = _Window.start(
                 site, planned, learnt, jobs, pool, skeletons, page_jobs if jobs <= 1 else 1
             )
@@ -266,7 +269,15 @@ class _PlannedTenant:
     shared: Sentinelized | None = None
     """Its plan with sentinels for the values in ``varying`` (None: it cannot share)."""
     varying: frozenset[str] | None = None
-    """The values given sentinels; None when none were put in."""
+    """The values given sentinels; None when none were put in (set by the process that
+    asked for the plan: it knows what it sent)."""
+
+
+def _plan_some(
+    items: list[object], varying: frozenset[str] | None
+) -> list[_PlannedTenant | TenantResult]:
+    """:func:`_plan_here` for each item, in order."""
+    return [_plan_here(item, varying) for item in items]
 
 
 def _plan_here(item: object, varying: frozenset[str] | None) -> _PlannedTenant | TenantResult:
@@ -276,7 +287,7 @@ def _plan_here(item: object, varying: frozenset[str] | None) -> _PlannedTenant |
     plan, reason = outcome
     if varying is None:
         return _PlannedTenant(plan, reason)
-    return _PlannedTenant(plan, reason, sentinelize(plan.site, plan.roles, set(varying)), varying)
+    return _PlannedTenant(plan, reason, sentinelize(plan.site, plan.roles, set(varying)))
 
 
 def _newly_varying(planned: _PlannedTenant, varying: frozenset[str]) -> bool:
@@ -337,7 +348,8 @@ class _Window:
         # tenant's sentinels depend only on which of its own values vary: with their own
         # apps, tenants of a later window mostly have none newly varying.
         redo = [i for i, p in enumerate(work) if varying and _newly_varying(p, varying)]
-        calls = [(work[i].plan.site, work[i].plan.roles, set(varying)) for i in redo]
+        every = set(varying)  # one object: pickled once for each task that carries it
+        calls = [(work[i].plan.site, work[i].plan.roles, every) for i in redo]
         given = dict(zip(redo, in_pool(pool, jobs, sentinelize, calls), strict=True))
         for index, planned in enumerate(work):
             plan, reason = planned.plan, planned.reason
