@@ -10,7 +10,8 @@ only in values.
     python benchmarks/run.py                      # 20 x 30: peer vs tenantdocs, ratio
     python benchmarks/run.py --large              # also 500 x 50: full, no-op, one changed
     python benchmarks/run.py --realistic          # tenants with their own 30 of 750 apps:
-                                                  #   20 x 30-of-750 vs peer, 500 x 30-of-750
+                                                  #   20 x 30-of-750 vs peer, the same with
+                                                  #   own IdP metadata, 500 x 30-of-750
                                                   #   full / no-op / peak memory, 750-guide
                                                   #   tenant vs peer
     python benchmarks/run.py --realistic --stream # also 2,000 x 30-of-750 peak memory
