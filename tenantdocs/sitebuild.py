@@ -355,19 +355,26 @@ class SiteBuilder:
         page: Any,
         config: Any,
         files: Any,
-        keeps: Callable[[str], bool] = lambda html: True,
+        keeps: Callable[[str], bool] | None = None,
     ) -> bool:
         """Convert ``page.markdown`` (``key``), or apply what converting it gave before;
-        whether the result is kept (the files were used as recorded, ``keeps`` its HTML)."""
+        whether the result is kept (the files were used as recorded, ``keeps`` its HTML).
+        What MkDocs logs converting a page ``keeps`` refuses is not passed on: the page is
+        converted again."""
         done = self._conversion(key, files)
         if done is not None:
             done.apply(page, files)
             return True
         recording = _RecordingFiles(files)
-        with _recorded_mkdocs_log() as records:
+        with _recorded_mkdocs_log(held=keeps is not None) as records:
             self._markdown.render(page, config, recording)
-        if recording.other_use or not keeps(page.content):
-            return False  # used the files in a way not recorded, or refused: not kept
+        # Not kept: it used the files in a way not recorded, or ``keeps`` refused it.
+        if keeps is not None:
+            if recording.other_use or not keeps(page.content):
+                return False  # converted again by the caller, and logged then
+            _pass_on(records)
+        elif recording.other_use:
+            return False
         conversion = _Conversion.of(page, recording, records)
         self._keep_conversion(key, conversion)
         if self._made is not None:
@@ -524,8 +531,7 @@ class _Conversion:
         return self.lookups == {path: _target(files, path) for path in self.lookups}
 
     def apply(self, page: Any, files: Any) -> None:
-        for record in self.log:
-            logging.getLogger(record.name).handle(record)
+        _pass_on(self.log)
         page.content = self.content
         page.toc = copy.deepcopy(self.toc)
         page._title_from_render = self.title
@@ -1181,8 +1187,11 @@ def _base_key(path: Path | None) -> str:
 
 
 @contextmanager
-def _recorded_mkdocs_log(level: int = logging.NOTSET) -> Iterator[list[logging.LogRecord]]:
-    """Also note what MkDocs logs at ``level`` or above (it still reaches every other handler)."""
+def _recorded_mkdocs_log(
+    level: int = logging.NOTSET, *, held: bool = False
+) -> Iterator[list[logging.LogRecord]]:
+    """Also note what MkDocs logs at ``level`` or above (it still reaches every other handler);
+    ``held``: only note it, for the caller to pass on (:func:`_pass_on`) or drop."""
     records: list[logging.LogRecord] = []
 
     class Note(logging.Handler):
@@ -1191,11 +1200,22 @@ def _recorded_mkdocs_log(level: int = logging.NOTSET) -> Iterator[list[logging.L
 
     logger = logging.getLogger("mkdocs")
     handler = Note(level)
+    saved = (logger.handlers, logger.propagate)
+    if held:
+        logger.handlers, logger.propagate = [], False
     logger.addHandler(handler)
     try:
         yield records
     finally:
         logger.removeHandler(handler)
+        if held:
+            logger.handlers, logger.propagate = saved
+
+
+def _pass_on(records: Sequence[logging.LogRecord]) -> None:
+    """Log again what MkDocs logged (noted by :func:`_recorded_mkdocs_log`)."""
+    for record in records:
+        logging.getLogger(record.name).handle(record)
 
 
 @contextmanager

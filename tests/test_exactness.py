@@ -836,6 +836,22 @@ def test_a_block_holding_what_converting_changes_is_not_left_out(held: str) -> N
     assert stub_html_blocks(guide.replace(held, " ")) is not None
 
 
+@pytest.mark.parametrize("block", ["<p>kept</p>", "in code"])
+def test_what_mkdocs_says_converting_a_page_without_its_blocks_is_said_once(
+    tmp_path: Path, block: str
+) -> None:
+    # Said when the page is kept; when its stubs did not come through (a block shown as
+    # code) it is dropped, and said again converting the page as it is.
+    (tmp_path / "mkdocs.yml").write_text("validation:\n  links:\n    absolute_links: warn\n")
+    page = BLOCKS_CONVERTING_CHANGES[block] if block == "in code" else guide_with_block(block)
+    guide = page + "\nSee [the portal](/nowhere/).\n"
+    plan = block_plan("Site", guide, tmp_path / "mkdocs.yml")
+    found = SiteBuilder().build(plan, tmp_path / "work", tmp_path / "built")
+    reference = build_site(plan, tmp_path / "ref-work", tmp_path / "ref")
+    assert [p.message for p in found] == [p.message for p in reference]
+    assert ["nowhere" in p.message for p in found] == [True]
+
+
 def test_html_blocks_under_an_extension_that_reads_comments_are_converted_with_the_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
