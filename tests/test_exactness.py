@@ -19,6 +19,8 @@ import json
 import os
 import random
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -418,6 +420,21 @@ def test_a_site_spread_over_two_processes_is_exact(
     pages = dict(plan.pages)
     pages["app-039/index.md"] += "\nSee [the root](/index.md).\n"
     plan = replace(plan, pages=pages)
+    # The copy hands over a page every 30 ms at most: this process, whatever its own pauses
+    # (a collection over what earlier tests left alive), still meets it before the end.
+    start = sitebuild._Forked.start
+
+    def slow_copy(work: Callable[[Callable[[str, Any], None]], None]) -> Any:
+        def slowly(hand_over: Callable[[str, Any], None]) -> None:
+            def later(key: str, value: Any) -> None:
+                time.sleep(0.03)
+                hand_over(key, value)
+
+            work(later)
+
+        return start(slowly)
+
+    monkeypatch.setattr(sitebuild._Forked, "start", slow_copy)
     builder = SiteBuilder(jobs=2)
     ours, theirs = build_both_ways(plan, tmp_path, builder)
     assert ours == theirs
