@@ -115,9 +115,11 @@ def build_all(
         learnt: frozenset[str] = frozenset()  # the values seen varying in this run so far
         while chunk := list(itertools.islice(stream, window)):
             # The workers put in the sentinels too, for the values seen varying so far: a
-            # few tenants to a task, so those values go to each process a few times a window.
+            # few tenants to a task, so those values (one object) go to each process a few
+            # times a window.
+            calls = [(item, learnt or None) for item in chunk]
             planning = [
-                pool.submit(_plan_some, items, learnt or None) for items in _chunks(chunk, jobs * 4)
+                pool.submit(_call_chunk, _plan_here, some) for some in _chunks(calls, jobs * 4)
             ]
             if running is not None:
                 results += running.finish(done)
@@ -271,13 +273,6 @@ class _PlannedTenant:
     varying: frozenset[str] | None = None
     """The values given sentinels; None when none were put in (set by the process that
     asked for the plan: it knows what it sent)."""
-
-
-def _plan_some(
-    items: list[object], varying: frozenset[str] | None
-) -> list[_PlannedTenant | TenantResult]:
-    """:func:`_plan_here` for each item, in order."""
-    return [_plan_here(item, varying) for item in items]
 
 
 def _plan_here(item: object, varying: frozenset[str] | None) -> _PlannedTenant | TenantResult:
