@@ -334,19 +334,16 @@ class SiteBuilder:
             markdown, bodies = stubbed
             full, page.markdown = page.markdown, markdown
             try:
-                kept = self._convert(
+                if self._convert(
                     (base_key, page.file.src_uri, markdown),
                     page,
                     config,
                     files,
-                    lambda html: unstub_html_blocks(html, bodies) is not None,
-                )
+                    lambda html: unstub_html_blocks(html, bodies),
+                ):
+                    return
             finally:
                 page.markdown = full
-            content = unstub_html_blocks(page.content, bodies) if kept else None
-            if content is not None:
-                page.content = content
-                return
         self._convert((base_key, page.file.src_uri, page.markdown), page, config, files)
 
     def _convert(
@@ -355,32 +352,35 @@ class SiteBuilder:
         page: Any,
         config: Any,
         files: Any,
-        keeps: Callable[[str], bool] | None = None,
+        finish: Callable[[str], str | None] | None = None,
     ) -> bool:
         """Convert ``page.markdown`` (``key``), or apply what converting it gave before;
-        whether the result is kept (the files were used as recorded, ``keeps`` its HTML).
-        What MkDocs logs converting a page ``keeps`` refuses is not passed on: the page is
-        converted again."""
+        whether the page got its HTML from it. ``finish`` makes the page's HTML from what
+        is converted (and kept), or refuses it (None): then what MkDocs logged converting it
+        is not passed on, and the caller converts the page another way."""
         done = self._conversion(key, files)
         if done is not None:
             done.apply(page, files)
-            return True
-        recording = _RecordingFiles(files)
-        with _recorded_mkdocs_log(held=keeps is not None) as records:
-            self._markdown.render(page, config, recording)
-        # Not kept: it used the files in a way not recorded, or ``keeps`` refused it.
-        if keeps is not None:
-            if recording.other_use or not keeps(page.content):
-                return False  # converted again by the caller, and logged then
-            _pass_on(records)
-        elif recording.other_use:
+            html = page.content if finish is None else finish(page.content)
+        else:
+            recording = _RecordingFiles(files)
+            with _recorded_mkdocs_log(held=finish is not None) as records:
+                self._markdown.render(page, config, recording)
+            html = page.content if finish is None else finish(page.content)
+            if finish is not None:
+                if recording.other_use or html is None:
+                    return False  # converted another way by the caller, and logged then
+                _pass_on(records)
+            if not recording.other_use:  # else it used the files in a way not recorded
+                conversion = _Conversion.of(page, recording, records)
+                self._keep_conversion(key, conversion)
+                if self._made is not None:
+                    self._made.append((key, conversion))
+                elif self.exchange is not None and self._hands_over(page):
+                    self.exchange.put(_CONVERSIONS, key, _portable_conversion(conversion))
+        if html is None:
             return False
-        conversion = _Conversion.of(page, recording, records)
-        self._keep_conversion(key, conversion)
-        if self._made is not None:
-            self._made.append((key, conversion))
-        elif self.exchange is not None and self._hands_over(page):
-            self.exchange.put(_CONVERSIONS, key, _portable_conversion(conversion))
+        page.content = html
         return True
 
     def _hands_over(self, page: Any) -> bool:
@@ -440,7 +440,7 @@ class _KeptMarkdown:
         from mkdocs.structure import pages
 
         render = pages.Page.render
-        if (render.__module__, render.__qualname__) != (pages.__name__, "Page.render"):
+        if not _mkdocs_converts():
             render(page, config, files)  # replaced (by a plugin): run as it is
             return
         # Page.render's own code, with what its module holds now (a plugin may have replaced
@@ -1251,11 +1251,16 @@ REQUIRED_EXTENSIONS = ("admonition",)
 """Extensions the pages need whatever the base configuration says: rewritten alerts."""
 
 
+def _extension_name(entry: str | dict[str, Any]) -> str:
+    """The name of a ``markdown_extensions`` entry (a name, or a name with its settings)."""
+    return entry if isinstance(entry, str) else next(iter(entry))
+
+
 def _extensions(base: dict[str, Any]) -> list[str | dict[str, Any]]:
     configured = base.get("markdown_extensions")
     if not configured:
         return copy.deepcopy(list(DEFAULT_EXTENSIONS))  # MkDocs consumes what it is given
-    names = {e if isinstance(e, str) else next(iter(e)) for e in configured}
+    names = {_extension_name(e) for e in configured}
     return [*configured, *(e for e in REQUIRED_EXTENSIONS if e not in names)]
 
 
@@ -1400,9 +1405,7 @@ def _download_links(downloads: frozenset[str]) -> Any:
     return DownloadLinks()
 
 
-_BLOCKS_PASS_THROUGH = frozenset(
-    {"fenced_code", *(e if isinstance(e, str) else next(iter(e)) for e in DEFAULT_EXTENSIONS)}
-)
+_BLOCKS_PASS_THROUGH = frozenset({"fenced_code", *map(_extension_name, DEFAULT_EXTENSIONS)})
 """The Markdown extensions that leave an HTML comment as it is, whatever it holds (checked
 for what they change before setting it aside: fences, whitespace): MkDocs' own and
 tenantdocs' default ones."""
@@ -1412,13 +1415,15 @@ def _blocks_pass_through(config: Any) -> bool:
     """Whether a page's HTML blocks come through converting as they are, unlooked at: every
     Markdown extension of the run is one of :data:`_BLOCKS_PASS_THROUGH`, and MkDocs' own
     ``Page.render`` converts (a plugin's may read the whole Markdown)."""
+    return _mkdocs_converts() and set(config["markdown_extensions"]) <= _BLOCKS_PASS_THROUGH
+
+
+def _mkdocs_converts() -> bool:
+    """Whether ``Page.render`` is MkDocs' own, not one a plugin put in its place."""
     from mkdocs.structure import pages
 
     render = pages.Page.render
-    return (render.__module__, render.__qualname__) == (
-        pages.__name__,
-        "Page.render",
-    ) and set(config["markdown_extensions"]) <= _BLOCKS_PASS_THROUGH
+    return (render.__module__, render.__qualname__) == (pages.__name__, "Page.render")
 
 
 def _html_blocks() -> Any:
