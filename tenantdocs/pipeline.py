@@ -595,10 +595,10 @@ def plan_app(
         metadata, fetch_warnings = loader.load(tenant, app_name)
         problems += fetch_warnings
         values = resolve_values(tenant, app, metadata)
-        page = renderer.render_app(app, values, tenant.slug)
+        page = _app_page(app, values, renderer, tenant.slug, loader.now)
     except TenantError as exc:
         return AppPlan((*problems, *exc.problems))
-    return AppPlan(tuple(problems), add_guide_panels(page, values, loader.now), values)
+    return AppPlan(tuple(problems), page, values)
 
 
 def marked_page(
@@ -606,12 +606,15 @@ def marked_page(
 ) -> str | None:
     """The app's page as :func:`plan_app` renders it, from its values marked with their
     roles' sentinels (:func:`~tenantdocs.skeleton.marked`); None when it cannot be."""
-    values = marked(values)
     try:
-        page = renderer.render_app(app, values, slug)
+        return _app_page(app, marked(values), renderer, slug, now).markdown
     except TenantError:
         return None  # an opt-in Jinja template that reads the values themselves
-    return add_guide_panels(page, values, now).markdown
+
+
+def _app_page(app: App, values: ValueSet, renderer: Renderer, slug: str, now: datetime) -> Page:
+    """The app's guide rendered with ``values``, its panels added; raise TenantError."""
+    return add_guide_panels(renderer.render_app(app, values, slug), values, now)
 
 
 def assemble_plan(
