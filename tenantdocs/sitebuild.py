@@ -274,7 +274,7 @@ class SiteBuilder:
 
     def _add_search_entries(self, index: Any, page: Any) -> None:
         """Material's ``SearchIndex.add_entry_from_context``, splitting each HTML once."""
-        from material.plugins.search.plugin import Parser, Section
+        from material.plugins.search.plugin import Section
 
         search = page.meta.get("search") or {}
         if search.get("exclude"):
@@ -287,7 +287,7 @@ class SiteBuilder:
             if sections is not None:
                 self._keep_sections(page.content, sections)
         if sections is None:
-            parser = Parser()
+            parser = search_parser()()
             parser.feed(page.content)
             parser.close()
             sections = tuple(
@@ -557,6 +557,152 @@ class _Section:
     """The heading's pieces of text (empty: the page's title stands in)."""
     text: tuple[str, ...]
     """The section's pieces of text."""
+
+
+SPLIT_MIRRORED = "5df7bdb5cc1761c338a5481ddf8345c7d5401051ff87c83ff0fc04558a0b6dc9"
+"""Digest (:func:`_split_digest`) of Material's search parser, its element and section
+classes and its void tags in the versions whose split :func:`search_parser` mirrors (9.7.0
+to 9.8.2: the same source)."""
+
+
+@functools.cache
+def search_parser() -> type[Any]:
+    """The parser that splits a page's HTML into search sections: Material's own, or one that
+    splits every HTML the same way in two thirds of the time, when Material's parser is the
+    one it mirrors (:data:`SPLIT_MIRRORED`)."""
+    from material.plugins.search import plugin
+
+    if _split_digest(plugin) != SPLIT_MIRRORED:
+        return plugin.Parser  # type: ignore[no-any-return]
+    return counted_split(plugin)
+
+
+def _split_digest(plugin: types.ModuleType) -> str | None:
+    """A digest of what decides how Material's search splits a page; None if unreadable."""
+    import inspect
+
+    try:
+        parts = [inspect.getsource(getattr(plugin, n)) for n in ("Parser", "Element", "Section")]
+    except (AttributeError, OSError, TypeError):
+        return None
+    parts.append(repr(sorted(getattr(plugin, "void", ()))))
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def counted_split(plugin: types.ModuleType) -> type[Any]:
+    """Material's search parser (of ``plugin``) with its open elements kept as tags and
+    counts.
+
+    Material's parser keeps the open elements as objects that compare and hash by tag in
+    Python: every tag and piece of text asks whether one of them is skipped, or is the
+    current heading, by hashing and comparing each. Here the same questions are asked of a
+    count per tag. Its rules, kept exactly (tests compare the two on random HTML):
+
+    - a skipped tag (script, style, object; or the tag of an element marked
+      ``data-search-exclude`` or ``linenodiv``) silences everything while an element of
+      that tag is open; closing any element of a marked tag unmarks the tag;
+    - text is in the title while any element of the current heading's tag is open (unless
+      inside a permalink), else in the section's text, whitespace collapsed outside ``pre``;
+    - a heading with an ID opens a section; closing the element it was nested in goes back
+      to the section that was open at that depth.
+    """
+    headings = frozenset(f"h{n}" for n in range(1, 7))
+    kept = frozenset({"p", "code", "pre", "li", "ol", "ul", "sub", "sup"})
+    always_skipped = frozenset({"object", "script", "style"})
+    element, section_of, void = plugin.Element, plugin.Section, frozenset(plugin.void)
+
+    class CountedParser(plugin.Parser):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []  # the open elements' tags, innermost last
+            self.counts: dict[str, int] = {}  # how many of each tag are open
+            self.skipped: set[str] = set(always_skipped)
+            self.permalinks: list[int] = []  # where in ``tags`` a permalink is open
+
+        def silenced(self) -> bool:
+            return not self.counts.keys().isdisjoint(self.skipped)
+
+        def open_section(self, el: Any, depth: float) -> Any:
+            self.section = section_of(el, depth)
+            self.data.append(self.section)
+            return self.section
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in void:
+                return
+            values = dict(attrs)
+            if tag == "a" and values.get("class") == "headerlink":
+                self.permalinks.append(len(self.tags))
+            self.tags.append(tag)
+            self.counts[tag] = self.counts.get(tag, 0) + 1
+            if tag in headings and "id" in values:
+                if tag != "h1" and not self.data:
+                    self.open_section(element("hx"), len(self.tags))
+                first = not self.data
+                self.open_section(element(tag, values), len(self.tags))
+                if not first:
+                    self.section.id = values["id"]
+            if self.section is None:
+                self.open_section(element("hx"), 0)
+            if "data-search-exclude" in values or values.get("class") == "linenodiv":
+                self.skipped.add(tag)
+            elif tag in kept and not self.silenced():
+                self.pieces().append(f"<{tag}>")
+
+        def handle_endtag(self, tag: str) -> None:
+            tags = self.tags
+            if not tags or tags[-1] != tag:
+                return
+            if self.section.depth > len(tags):
+                for section in reversed(self.data):
+                    if section.depth <= len(tags):
+                        self.section.depth = float("inf")  # never to be gone back to
+                        self.section = section
+                        break
+            tags.pop()
+            left = self.counts[tag] - 1
+            if left:
+                self.counts[tag] = left
+            else:
+                del self.counts[tag]
+            if self.permalinks and self.permalinks[-1] == len(tags):
+                self.permalinks.pop()
+            if tag in self.skipped:
+                if tag not in always_skipped:
+                    self.skipped.remove(tag)
+                return
+            if tag not in kept or self.silenced():
+                return
+            pieces = self.pieces()
+            start = pieces.index(f"<{tag}>")
+            if all(piece.isspace() for piece in pieces[start + 1 :]):
+                del pieces[start:]  # an element with nothing in it is left out
+            else:
+                pieces.append(f"</{tag}>")
+
+        def handle_data(self, data: str) -> None:
+            if self.silenced():
+                return
+            if "pre" not in self.counts:
+                data = " " if data.isspace() else data.replace("\n", " ")
+            if self.section is None:
+                self.open_section(element("hx"), 0)
+            if self.section.el.tag in self.counts:
+                if not self.permalinks:
+                    self.section.title.append(html.escape(data, quote=False))
+                return
+            text = self.section.text
+            if not data.isspace():
+                text.append(html.escape(data, quote=False))
+            elif not text or not text[-1].isspace() or "pre" in self.counts:
+                text.append(data)
+
+        def pieces(self) -> list[str]:
+            """Where the current section's markup and text go: its title while inside it."""
+            section = self.section
+            return section.title if section.el.tag in self.counts else section.text  # type: ignore[no-any-return]
+
+    return CountedParser
 
 
 _WARM_PAGE = """# Guide

@@ -1477,3 +1477,108 @@ def test_a_plugin_that_replaces_what_mkdocs_converts_with_is_obeyed(
     assert ("rendered by a plugin" in page) == (replaced == "Page.render")
     in_contents = page.count('href="#sign-in-at') > 1  # the heading's own link, and more
     assert in_contents == (replaced == "Page.render")
+
+
+# --- the search split -----------------------------------------------------------------------
+
+SPLIT_TAGS = (
+    *("p", "div", "span", "em", "table", "td", "a", "code", "pre", "li", "ol", "ul"),
+    *("sub", "sup", "h1", "h2", "h3", "h6", "script", "style", "object", "br", "img", "hr"),
+)
+SPLIT_TEXTS = ("word", "two words", " ", "\n", "\n  \n", "a\nb", "&amp; &lt;x&gt;", "x &#39; y", "")
+
+
+def random_html(rng: random.Random, depth: int = 0) -> str:
+    """HTML with what decides how a page is split: headings with and without IDs (nested
+    too), kept and skipped tags, permalinks, excluded and line-number elements, empty
+    elements, whitespace, entities, void, unclosed, stray and self-closed tags."""
+    parts = []
+    for _ in range(rng.randint(0, 5 if depth < 4 else 1)):
+        roll = rng.random()
+        if roll < 0.3:
+            parts.append(rng.choice(SPLIT_TEXTS))
+            continue
+        if roll < 0.35:
+            parts.append(f"</{rng.choice(SPLIT_TAGS)}>")  # stray, or closing an outer one
+            continue
+        tag = rng.choice(SPLIT_TAGS)
+        attrs = []
+        if tag.startswith("h") and rng.random() < 0.7:
+            attrs.append(f'id="s{rng.randint(0, 99)}"')
+        if tag == "a" and rng.random() < 0.5:
+            attrs.append('class="headerlink"')
+        if rng.random() < 0.08:
+            attrs.append("data-search-exclude")
+        if tag == "div" and rng.random() < 0.1:
+            attrs.append('class="linenodiv"')
+        if rng.random() < 0.05:
+            attrs.append('class="other"')  # a second class: the last one counts
+        opening = f"<{tag}{''.join(' ' + a for a in attrs)}>"
+        if rng.random() < 0.04:
+            parts.append(opening.replace(">", "/>"))
+            continue
+        inner = random_html(rng, depth + 1)
+        closing = "" if rng.random() < 0.1 else f"</{tag}>"
+        parts.append(opening + inner + closing)
+    return "".join(parts)
+
+
+def split_of(parser_class: type[Any], text: str) -> Any:
+    """Everything a split gives the index, or the error it ends in."""
+    parser = parser_class()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception as exc:  # Material's own parser fails on some HTML: so must the other
+        return type(exc).__name__
+    return [
+        (s.el.tag, s.el.attrs, s.depth, s.id, s.title, s.text, s.is_excluded()) for s in parser.data
+    ]
+
+
+def test_search_split_by_counted_tags_gives_materials_split_of_any_html() -> None:
+    """The faster search split gives what Material's own parser gives, on random HTML and on
+    every corpus guide converted as MkDocs converts it (whichever parser the build uses:
+    the mirrored one is checked here even when the installed Material is another)."""
+    import markdown
+    from material.plugins.search import plugin
+
+    counted = sitebuild.counted_split(plugin)
+    rng = random.Random(20261207)
+    pages = [random_html(rng) for _ in range(4000)]
+    extensions = [sitebuild._extension_name(e) for e in sitebuild.DEFAULT_EXTENSIONS]
+    configs = {
+        sitebuild._extension_name(e): next(iter(e.values()))
+        for e in sitebuild.DEFAULT_EXTENSIONS
+        if isinstance(e, dict)
+    }
+    converter = markdown.Markdown(extensions=extensions, extension_configs=configs)
+    pages += [converter.reset().convert(p.read_text()) for p in sorted(CORPUS.glob("*/*.md"))]
+    differ = [p for p in pages if split_of(counted, p) != split_of(plugin.Parser, p)]
+    assert differ == []
+    splits = [split_of(plugin.Parser, p) for p in pages[:4000]]
+    failing = sum(isinstance(split, str) for split in splits)
+    titled = sum(any(s[4] for s in split[1:]) for split in splits if not isinstance(split, str))
+    assert failing > 0 and titled > 100  # the random pages reach both
+    if sitebuild._split_digest(plugin) != sitebuild.SPLIT_MIRRORED:
+        pytest.skip("the installed Material splits otherwise: the build uses its own parser")
+
+
+def test_search_split_is_materials_own_unless_material_is_the_one_mirrored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Material whose parser, element, section or void tags differ from the mirrored ones
+    (a new release) splits pages with its own parser."""
+    from material.plugins.search import plugin
+
+    sitebuild.search_parser.cache_clear()
+    try:
+        if sitebuild._split_digest(plugin) == sitebuild.SPLIT_MIRRORED:
+            assert sitebuild.search_parser() is not plugin.Parser
+            assert issubclass(sitebuild.search_parser(), plugin.Parser)
+        sitebuild.search_parser.cache_clear()
+        monkeypatch.setattr(plugin, "void", {*plugin.void, "video"})
+        assert sitebuild.search_parser() is plugin.Parser
+    finally:
+        monkeypatch.undo()
+        sitebuild.search_parser.cache_clear()
