@@ -84,8 +84,13 @@ def make_workload(
         folder.mkdir(parents=True)
         heading = rng.choice(["%metadata:singleSignOnServiceUrl%", "the portal"])
         other = names[(index + 1) % apps]
+        guide = (
+            GUIDE
+            if code
+            else GUIDE.replace(GUIDE[GUIDE.index("```") : GUIDE.rindex("```") + 4], "")
+        )
         (folder / "sso_configure.md").write_text(
-            GUIDE.format(app=app, heading=heading, other=other)
+            guide.format(app=app, heading=heading, other=other)
         )
         if rng.random() < 0.6:
             category = rng.choice(["Finance", "HR", "Sales tools"])
