@@ -333,7 +333,7 @@ class _Window:
         """
         cache = skeletons.cache
         groups: dict[str, list[tuple[TenantPlan, str, Sentinelized]]] = {}
-        alone: list[tuple[TenantPlan, str, Sentinelized | None]] = []
+        alone: list[tuple[TenantPlan, str, Sentinelized | _SentinelsHere | None]] = []
         # Which values vary is learnt from the tenants at hand; a lone tenant (the usual
         # incremental rebuild) uses what the last run with several tenants learnt.
         here = varying_roles([p.plan.roles for p in work]) if len(work) > 1 else cache.varying()
@@ -343,11 +343,29 @@ class _Window:
         # tenant's sentinels depend only on which of its own values vary: with their own
         # apps, tenants of a later window mostly have none newly varying.
         redo = [i for i, p in enumerate(work) if varying and _newly_varying(p, varying)]
+        # Before this run has a skeleton, a tenant whose pages no other tenant of the window
+        # has can share a run with none of them: it is given its sentinels where it is built
+        # (its own varying values only), and the builds do not wait for the others'.
+        if len(work) > 1 and not skeletons.running and not skeletons.built:
+            shapes = collections.Counter(frozenset(p.plan.site.pages) for p in work)
+            later = {i for i in redo if shapes[frozenset(work[i].plan.site.pages)] == 1}
+        else:
+            later = set()
         every = set(varying)  # one object: pickled once for each task that carries it
-        calls = [(work[i].plan.site, work[i].plan.roles, every) for i in redo]
-        given = dict(zip(redo, in_pool(pool, jobs, sentinelize, calls), strict=True))
+        calls = [(work[i].plan.site, work[i].plan.roles, every) for i in redo if i not in later]
+        given = dict(
+            zip(
+                [i for i in redo if i not in later],
+                in_pool(pool, jobs, sentinelize, calls),
+                strict=True,
+            )
+        )
         for index, planned in enumerate(work):
             plan, reason = planned.plan, planned.reason
+            if index in later:
+                mine = frozenset(r for r, _ in plan.roles if r in varying)
+                alone.append((plan, reason, _SentinelsHere(mine)))
+                continue
             shared = given.get(index, planned.shared)
             if shared is None:
                 alone.append((plan, reason, None))
@@ -394,7 +412,7 @@ class _Window:
             ]
             return
         if len(members) == 1:
-            note = "; filled in from the MkDocs run kept from an earlier build"
+            note = _KEPT_NOTE
         else:
             note = f"; one MkDocs run shared by {len(members)} tenants"
         for chunk in _chunks(members, self.jobs):
@@ -605,15 +623,31 @@ def _fill_in_all(
     return results
 
 
+@dataclass(frozen=True, slots=True)
+class _SentinelsHere:
+    """Sentinels for a tenant to be put in by the process that builds it."""
+
+    varying: frozenset[str]
+    """The tenant's values seen varying."""
+
+
+_KEPT_NOTE = "; filled in from the MkDocs run kept from an earlier build"
+
+
 def _build_alone(
     site: Path,
     plan: TenantPlan,
     reason: str,
     share: bool = False,
-    shared: Sentinelized | None = None,
+    shared: Sentinelized | _SentinelsHere | None = None,
     jobs: int = 1,
     handed: frozenset[str] | None = None,
 ) -> list[TenantResult]:
+    if isinstance(shared, _SentinelsHere):
+        shared = sentinelize(plan.site, plan.roles, set(shared.varying))
+        cache = _SkeletonCache(site)
+        if shared is not None and cache.has(key := cache.key(shared, plan)):
+            return _fill_in_all(site, cache.path(key), [(plan, reason, shared)], [], _KEPT_NOTE)
     return [_build_one(site, plan, reason, share, shared, jobs, handed)]
 
 

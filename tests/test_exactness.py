@@ -260,6 +260,76 @@ def test_a_later_window_redoes_only_tenants_with_a_value_newly_varying(
     assert sorted(calls) == ["Tenant 0", "Tenant 1", "Tenant 2", "Tenant 3", "Tenant 3"]
 
 
+def write_tenants(root: Path, apps_of: dict[str, str]) -> None:
+    """Tenants (name → their apps, YAML flow) with values of their own."""
+    for number, (name, apps) in enumerate(apps_of.items()):
+        tid = f"{number:08d}-1111-2222-3333-{len(name):012d}"
+        (root / "tenants" / f"{name}.yml").write_text(
+            f"name: Tenant {name}\ntenant_id: {tid}\nmetadata:\n"
+            f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
+            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
+            f"  IssuerUri: https://sts.example.com/{tid}/\napps: {{{apps}}}\n"
+        )
+
+
+def test_tenants_of_the_first_window_with_pages_of_their_own_get_sentinels_as_they_are_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first window's builds do not wait for every tenant's sentinels: ``a`` and ``b``
+    (apps no other tenant has) get theirs where they are built; ``c`` and ``d`` (the same
+    apps) before any build, to be grouped, and share one run. Exact either way."""
+    # No value in a heading or in highlighted code: c and d can share a run.
+    make_workload(tmp_path, 12, tenants=0, apps=3, code=False)
+    apps = {"a": "app-00: {}", "b": "app-01: {}", "c": "app-02: {}", "d": "app-02: {}"}
+    write_tenants(tmp_path, apps)
+    monkeypatch.chdir(tmp_path)
+    events: list[str] = []
+    real_sentinelize, real_build = skeleton.sentinelize, batch._build_one
+
+    def sentinelizing(site: SitePlan, roles: Any, varying: Any, **kwargs: Any) -> Any:
+        events.append(f"sentinels {site.site_name}")
+        return real_sentinelize(site, roles, varying, **kwargs)
+
+    def building(site: Path, plan: Any, *args: Any) -> Any:
+        events.append(f"build {plan.name}")
+        return real_build(site, plan, *args)
+
+    monkeypatch.setattr(batch, "sentinelize", sentinelizing)
+    monkeypatch.setattr(batch, "_build_one", building)
+    assert_exact(tmp_path, "--jobs", "1", "--report", "report.json")
+    assert events == [
+        *("sentinels Tenant c", "sentinels Tenant d"),
+        *("sentinels Tenant a", "build Tenant a", "sentinels Tenant b", "build Tenant b"),
+    ]
+    reasons = {
+        t["slug"]: t["reason"] for t in json.loads(Path("report.json").read_text())["tenants"]
+    }
+    assert "shared by 2 tenants" in reasons["c"] and "shared by 2 tenants" in reasons["d"]
+
+
+def test_a_tenant_given_sentinels_as_it_is_built_is_filled_in_from_a_kept_skeleton(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a`` and ``b`` share a run, kept; then ``a``'s name changes, and ``c`` (apps of its
+    own) comes: ``a`` is alone in its window with its pages, and still filled in from the
+    kept run, as it would be rebuilt on its own."""
+    # No value in a heading or in highlighted code: a and b can share a run.
+    make_workload(tmp_path, 16, tenants=0, apps=3, code=False)
+    write_tenants(tmp_path, {"a": "app-00: {}", "b": "app-00: {}"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "--site", str(tmp_path / "fast"), "--jobs", "1"]) == 0
+    tenant = tmp_path / "tenants" / "a.yml"
+    tenant.write_text(tenant.read_text().replace("name: Tenant a", "name: Tenant A"))
+    write_tenants(tmp_path, {"a": "app-00: {}", "b": "app-00: {}", "c": "app-01: {}"})
+    tenant.write_text(tenant.read_text().replace("name: Tenant a", "name: Tenant A"))
+    assert_exact(tmp_path, "--jobs", "1", "--report", "report.json")
+    reasons = {
+        t["slug"]: t["reason"] for t in json.loads(Path("report.json").read_text())["tenants"]
+    }
+    assert "kept from an earlier build" in reasons["a"]
+    assert reasons["b"] == "inputs unchanged"
+
+
 # --- each rejection, disabled in turn --------------------------------------------------
 
 
