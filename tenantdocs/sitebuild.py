@@ -1091,7 +1091,11 @@ def _material_index(index: Any) -> bool:
 
 def _target(files: Any, path: str) -> tuple[str, str, str] | None:
     """What a link to ``path`` resolves to: the file's docs path, URL and inclusion."""
-    found = files.get_file_from_path(path)
+    return _described(files.get_file_from_path(path))
+
+
+def _described(found: Any) -> tuple[str, str, str] | None:
+    """A file's docs path, URL and inclusion, as a link to it resolves (None: no file)."""
     return None if found is None else (found.src_uri, found.url, str(found.inclusion))
 
 
@@ -1104,8 +1108,9 @@ class _RecordingFiles:
         self.other_use = False
 
     def get_file_from_path(self, path: str) -> Any:
-        self.lookups[path] = _target(self._files, path)
-        return self._files.get_file_from_path(path)
+        found = self._files.get_file_from_path(path)
+        self.lookups[path] = _described(found)
+        return found
 
     def __getattr__(self, name: str) -> Any:
         self.other_use = True
