@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from idp import entra_metadata
 from tenantdocs import sitebuild, templates
 from tenantdocs.errors import Location, TemplateError
 from tenantdocs.pipeline import Project, Selection, build
-from tenantdocs.serve import Preview
+from tenantdocs.serve import Preview, _PathTexts
 from tenantdocs.sitebuild import LiveSite, SitePlan, build_site
 from tenantdocs.skeleton import sentinel
 from tenantdocs.templates import ScanCache, load_templates
@@ -574,3 +575,25 @@ def test_a_kept_app_folder_whose_guide_now_leads_outside_is_refused(
     guide.symlink_to(outside)
     with pytest.raises(TemplateError, match="symbolic link to outside the templates folder"):
         load_templates(root, cache)
+
+
+def test_the_texts_of_docs_paths_are_asked_as_listing_them_all_would_answer() -> None:
+    """A value is kept out of the sentinels when it is part of a docs path: asked text by
+    text, the answer is what the set of every part of every path gives (random paths and
+    texts, a text spanning two paths, an empty one)."""
+    rng = random.Random(7)
+    alphabet = "ab-/.\n"
+    for _ in range(300):
+        paths = tuple(
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+            for _ in range(rng.randint(0, 4))
+        )
+        every = {p[i:j] for p in paths for i in range(len(p)) for j in range(i + 1, len(p) + 1)}
+        joined = "\n".join(paths)
+        asked = [joined, "", "x", *every]
+        asked += [
+            joined[i:j] for i in range(len(joined)) for j in range(i, min(len(joined), i + 6))
+        ]
+        texts = _PathTexts(paths)
+        assert [t in texts for t in asked] == [t in every for t in asked]
+        assert [t in texts for t in asked] == [t in every for t in asked]  # remembered alike
