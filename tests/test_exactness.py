@@ -1639,11 +1639,12 @@ def test_search_split_by_counted_tags_gives_materials_split_of_any_html() -> Non
         pytest.skip("the installed Material splits otherwise: the build uses its own parser")
 
 
+@pytest.mark.parametrize("differs", ["void tags", "parser source", "no source"])
 def test_search_split_is_materials_own_unless_material_is_the_one_mirrored(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, differs: str
 ) -> None:
     """A Material whose parser, element, section or void tags differ from the mirrored ones
-    (a new release) splits pages with its own parser."""
+    (a new release), or whose source cannot be read, splits pages with its own parser."""
     from material.plugins.search import plugin
 
     sitebuild.search_parser.cache_clear()
@@ -1652,7 +1653,15 @@ def test_search_split_is_materials_own_unless_material_is_the_one_mirrored(
             assert sitebuild.search_parser() is not plugin.Parser
             assert issubclass(sitebuild.search_parser(), plugin.Parser)
         sitebuild.search_parser.cache_clear()
-        monkeypatch.setattr(plugin, "void", {*plugin.void, "video"})
+        if differs == "void tags":
+            monkeypatch.setattr(plugin, "void", {*plugin.void, "video"})
+        else:
+            source = Path(plugin.__file__).read_text(encoding="utf-8")
+            changed = source.replace('"sub", "sup"', '"sub", "sup", "mark"')
+            assert changed != source
+            if differs == "parser source":
+                (tmp_path / "plugin.py").write_text(changed)
+            monkeypatch.setattr(plugin, "__file__", str(tmp_path / "plugin.py"))
         assert sitebuild.search_parser() is plugin.Parser
     finally:
         monkeypatch.undo()
