@@ -17,6 +17,8 @@ only in values.
     python benchmarks/run.py --realistic --stream # also 2,000 x 30-of-750 peak memory
     python benchmarks/run.py --tenants 50 --pages 10 --jobs 2 --json results.json
     python benchmarks/run.py --fetch-only         # only the fetch workload (no peer needed)
+    python benchmarks/run.py --own-pairs 3        # only 20 x own 30 of 750 vs the peer, three
+                                                  #   pairs: each ratio and the median
 
 The fetch workload (``--fetch``, on by default) serves 50 tenants x 10 apps, each app with
 its own ``metadata_url`` (500 documents, each with a signing certificate), from a loopback
@@ -45,6 +47,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,6 +197,23 @@ def realistic(shared: Path, jobs: int, root: Path, stream: bool) -> list[Measure
     report(catalogue)
     print_ratios(catalogue)
     return [*small, *own, *big, *(huge if stream else []), *catalogue]
+
+
+def own_pairs(shared: Path, jobs: int, root: Path, pairs: int) -> list[Measurement]:
+    """20 tenants x their own 30 of 750 apps against the peer ``pairs`` times, each pair on a
+    workload of its own: each ratio, and their median (one pair moves with the machine)."""
+    results: list[Measurement] = []
+    ratios = []
+    for pair in range(pairs):
+        (root / f"pair-{pair}").mkdir()
+        measured = compare(shared, 20, 750, jobs, root / f"pair-{pair}", 30)
+        print(f"# pair {pair + 1} of {pairs}: 20 tenants x their own 30 of 750 apps")
+        report(measured)
+        print_ratios(measured)
+        ratios.append(measured[0].seconds / measured[1].seconds)
+        results += measured
+    print(f"median of {pairs} pairs: tenantdocs is {statistics.median(ratios):.2f}x faster")
+    return results
 
 
 def own_idp(work: Path, target: Path, jobs: int) -> Measurement:
@@ -400,12 +420,23 @@ def main() -> int:
     parser.add_argument(
         "--per-host", type=int, help="the fetch workload's --per-host (default: the tool's)"
     )
+    parser.add_argument(
+        "--own-pairs",
+        type=int,
+        metavar="N",
+        help="run only 20 x own 30 of 750 against the peer, N times: each ratio and the median",
+    )
     args = parser.parse_args()
     if not (args.shared / "bench" / "make_workload.py").is_file():
         sys.exit(f"no workload generator under {args.shared}/bench")
     compileall.compile_dir(REPO / "tenantdocs", quiet=1)
     with tempfile.TemporaryDirectory(prefix="tenantdocs-bench-") as folder:
         root = Path(folder)
+        if args.own_pairs:
+            paired = own_pairs(args.shared, args.jobs, root, args.own_pairs)
+            if args.json:
+                args.json.write_text(json.dumps([asdict(m) for m in paired], indent=2) + "\n")
+            return 0
         fetched = fetch_workload(args.shared, args.jobs, root, args.per_host)
         print(f"# fetch: {FETCH_TENANTS} tenants x {FETCH_APPS} apps, one metadata URL each")
         report(fetched)
