@@ -561,8 +561,8 @@ class _Section:
 
 SPLIT_MIRRORED = "30d387d3bd61b05a5f8775d8c6996e9d77a24038c4fa350bae5bd6204abd51b1"
 """Digest (:func:`_split_digest`) of Material's search module from its element class on,
-and of its void tags, in the versions whose split :func:`search_parser` mirrors (9.7.0 to
-9.8.2: the same text)."""
+and of its void tags, whose split :func:`search_parser` mirrors: 9.7.0's and 9.8.2's (the
+same text; any Material whose text differs splits with its own parser)."""
 
 
 @functools.cache
