@@ -318,9 +318,8 @@ def test_a_tenant_given_sentinels_as_it_is_built_is_filled_in_from_a_kept_skelet
     write_tenants(tmp_path, {"a": "app-00: {}", "b": "app-00: {}"})
     monkeypatch.chdir(tmp_path)
     assert main(["build", "--site", str(tmp_path / "fast"), "--jobs", "1"]) == 0
-    tenant = tmp_path / "tenants" / "a.yml"
-    tenant.write_text(tenant.read_text().replace("name: Tenant a", "name: Tenant A"))
     write_tenants(tmp_path, {"a": "app-00: {}", "b": "app-00: {}", "c": "app-01: {}"})
+    tenant = tmp_path / "tenants" / "a.yml"
     tenant.write_text(tenant.read_text().replace("name: Tenant a", "name: Tenant A"))
     assert_exact(tmp_path, "--jobs", "1", "--report", "report.json")
     reasons = {
