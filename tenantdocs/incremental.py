@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tenantdocs import __version__, publish
 from tenantdocs.certificates import EXPIRY_WARNING
+from tenantdocs.files import files_under
 from tenantdocs.sitebuild import SitePlan, site_assets
 from tenantdocs.sources import (
     SourceKind,
@@ -47,9 +48,10 @@ def run_inputs(templates: TemplateSet) -> RunInputs:
     from importlib.metadata import version
 
     tree = hashlib.sha256()
-    for path in sorted(p for p in templates.root.rglob("*") if p.is_file()):
-        tree.update(path.relative_to(templates.root).as_posix().encode("utf-8") + b"\0")
-        tree.update(hashlib.sha256(path.read_bytes()).digest())
+    for relative, path in files_under(templates.root):
+        if path.is_file():  # a link to a file counts as the file; a socket or a dead link not
+            tree.update(relative.encode("utf-8") + b"\0")
+            tree.update(hashlib.sha256(path.read_bytes()).digest())
     base = templates.base_config_path
     return RunInputs(
         tool=f"tenantdocs {__version__}, mkdocs {version('mkdocs')},"

@@ -36,7 +36,7 @@ from typing import Any
 
 from tenantdocs.adminpages import provenance_place
 from tenantdocs.certificates import shown_time
-from tenantdocs.files import write_own
+from tenantdocs.files import files_under, write_own
 from tenantdocs.sitebuild import SitePlan
 from tenantdocs.values import ValueSet, metadata_identity
 
@@ -492,13 +492,7 @@ def fill_in_place(root: Path, values: Mapping[str, str], theme: Collection[str] 
 def _files(root: Path, leave: Collection[str] = ()) -> list[Path]:
     """Every file under ``root`` but the ``leave`` ones (relative, '/'-separated), sorted as
     paths are."""
-    found: list[tuple[tuple[str, ...], Path]] = []
-    for folder, _, names in os.walk(root):
-        parts = Path(folder).relative_to(root).parts
-        for name in names:
-            if "/".join((*parts, name)) not in leave:
-                found.append(((*parts, name), Path(folder, name)))
-    return [path for _, path in sorted(found)]
+    return [path for _, path in files_under(root, leave)]
 
 
 def fill_text(text: str, values: Mapping[str, str]) -> str:

@@ -97,3 +97,37 @@ def test_up_to_date(tmp_path: Path) -> None:
     assert not fresh("abc", NOW + timedelta(days=2))  # a threshold passed
     publish.write_manifest(tmp_path, "t", manifest(inputs="abc"))
     assert fresh("abc", NOW + timedelta(days=400))
+
+
+def test_the_templates_hash_covers_every_file_as_a_recursive_glob_lists_them(
+    tmp_path: Path,
+) -> None:
+    """Names and bytes of every file under the templates folder, in path order: a link to a
+    file counts as the file, a link to a folder is not followed, a dead link and a hidden
+    file's absence or presence are as a recursive glob sees them ('a/b' sorts before 'a-b')."""
+    import hashlib
+
+    from tenantdocs.incremental import run_inputs
+    from tenantdocs.pipeline import Project, open_template_set
+
+    root = tmp_path / "templates"
+    (root / "app" / "a").mkdir(parents=True)
+    (root / "app" / "sso_configure.md").write_text("# Guide\n")
+    (root / "app" / "a" / "b").write_bytes(b"under a folder")
+    (root / "app" / "a-b").write_bytes(b"a name with a dash")
+    (root / "app" / ".hidden").write_bytes(b"hidden")
+    (root / "app" / "café.png").write_bytes(b"\x89PNG")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "far.txt").write_text("far")
+    (root / "app" / "linked.txt").symlink_to(tmp_path / "outside" / "far.txt")
+    (root / "app" / "linked-folder").symlink_to(tmp_path / "outside")
+    (root / "app" / "dead").symlink_to(tmp_path / "nowhere")
+    expected = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        expected.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        expected.update(hashlib.sha256(path.read_bytes()).digest())
+    project = Project(root, tmp_path / "tenants", tmp_path / "site", tmp_path / "cache")
+    templates, _, _ = open_template_set(project)
+    assert run_inputs(templates).templates == expected.hexdigest()
+    (root / "app" / "a" / "b").write_bytes(b"changed")
+    assert run_inputs(templates).templates != expected.hexdigest()
