@@ -352,14 +352,9 @@ class _Window:
         else:
             later = set()
         every = set(varying)  # one object: pickled once for each task that carries it
-        calls = [(work[i].plan.site, work[i].plan.roles, every) for i in redo if i not in later]
-        given = dict(
-            zip(
-                [i for i in redo if i not in later],
-                in_pool(pool, jobs, sentinelize, calls),
-                strict=True,
-            )
-        )
+        asked = [i for i in redo if i not in later]
+        calls = [(work[i].plan.site, work[i].plan.roles, every) for i in asked]
+        given = dict(zip(asked, in_pool(pool, jobs, sentinelize, calls), strict=True))
         for index, planned in enumerate(work):
             plan, reason = planned.plan, planned.reason
             if index in later:
