@@ -132,12 +132,12 @@ def certificate_state(certificate: Certificate, now: datetime) -> CertificateSta
     return CertificateState.VALID
 
 
-# --- the few bytes of DER needed to find and replace a serial number ----------------------
-
-
 def shown_time(moment: datetime) -> str:
     """A moment of a certificate's validity as the pages show it: ``YYYY-MM-DD HH:MM:SS UTC``."""
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+# --- the few bytes of DER needed to find and replace a serial number ----------------------
 
 
 def _header(der: bytes, offset: int) -> tuple[int, int, int]:
