@@ -389,6 +389,12 @@ def report(results: list[Measurement]) -> None:
         print(f"{m.name.ljust(width)}  {m.seconds:8.2f} s  {per_page}  peak {m.peak_mib:7.1f} MiB")
 
 
+def write_json(path: Path | None, results: list[Measurement]) -> None:
+    """The measurements as JSON at ``path`` (``--json``), when one is given."""
+    if path is not None:
+        path.write_text(json.dumps([asdict(m) for m in results], indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -434,15 +440,13 @@ def main() -> int:
         root = Path(folder)
         if args.own_pairs:
             paired = own_pairs(args.shared, args.jobs, root, args.own_pairs)
-            if args.json:
-                args.json.write_text(json.dumps([asdict(m) for m in paired], indent=2) + "\n")
+            write_json(args.json, paired)
             return 0
         fetched = fetch_workload(args.shared, args.jobs, root, args.per_host)
         print(f"# fetch: {FETCH_TENANTS} tenants x {FETCH_APPS} apps, one metadata URL each")
         report(fetched)
         if args.fetch_only:
-            if args.json:
-                args.json.write_text(json.dumps([asdict(m) for m in fetched], indent=2) + "\n")
+            write_json(args.json, fetched)
             return 0
         results = compare(args.shared, args.tenants, args.pages, args.jobs, root)
         print(f"# {args.tenants} tenants x {args.pages} guides, {os.cpu_count()} cores")
@@ -456,8 +460,7 @@ def main() -> int:
         results += fetched
         if args.realistic:
             results += realistic(args.shared, args.jobs, root, args.stream)
-    if args.json:
-        args.json.write_text(json.dumps([asdict(m) for m in results], indent=2) + "\n")
+    write_json(args.json, results)
     return 0
 
 
