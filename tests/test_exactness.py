@@ -118,6 +118,18 @@ def make_workload(
         (root / "tenants" / f"tenant-{number}.yml").write_text("\n".join(lines) + "\n")
 
 
+def write_tenants(root: Path, apps_of: dict[str, str]) -> None:
+    """Tenants (name → their apps, YAML flow) with values of their own."""
+    for number, (name, apps) in enumerate(apps_of.items()):
+        tid = f"{number:08d}-1111-2222-3333-{len(name):012d}"
+        (root / "tenants" / f"{name}.yml").write_text(
+            f"name: Tenant {name}\ntenant_id: {tid}\nmetadata:\n"
+            f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
+            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
+            f"  IssuerUri: https://sts.example.com/{tid}/\napps: {{{apps}}}\n"
+        )
+
+
 def reference(root: Path) -> Path:
     """Every tenant built on its own by a fresh MkDocs run: the reference."""
     project = Project(root / "templates", root / "tenants", root / "ref", root / "cache")
@@ -235,15 +247,8 @@ def test_a_later_window_redoes_only_tenants_with_a_value_newly_varying(
     (windows of 2), the tenant using an app the first window saw keeps the sentinels its
     worker put in; the one with an app new to the run gets them again. Exact either way."""
     make_workload(tmp_path, 5, tenants=0, apps=3)
-    for number, app in enumerate(["app-00", "app-01", "app-00", "app-02"]):
-        tid = f"{number:08d}-1111-2222-3333-444455556666"
-        (tmp_path / "tenants" / f"t{number}.yml").write_text(
-            f"name: Tenant {number}\ntenant_id: {tid}\nmetadata:\n"
-            f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
-            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
-            f"  IssuerUri: https://sts.example.com/{tid}/\n"
-            f"apps:\n  {app}: {{}}\n"
-        )
+    apps = ["app-00", "app-01", "app-00", "app-02"]
+    write_tenants(tmp_path, {str(number): f"{app}: {{}}" for number, app in enumerate(apps)})
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(pipeline, "build_all", functools.partial(batch.build_all, window=2))
     calls: list[str] = []
@@ -258,18 +263,6 @@ def test_a_later_window_redoes_only_tenants_with_a_value_newly_varying(
     # First window: both given sentinels after planning. Second: both planned with them,
     # then only Tenant 3 (app-02, new to the run) again.
     assert sorted(calls) == ["Tenant 0", "Tenant 1", "Tenant 2", "Tenant 3", "Tenant 3"]
-
-
-def write_tenants(root: Path, apps_of: dict[str, str]) -> None:
-    """Tenants (name → their apps, YAML flow) with values of their own."""
-    for number, (name, apps) in enumerate(apps_of.items()):
-        tid = f"{number:08d}-1111-2222-3333-{len(name):012d}"
-        (root / "tenants" / f"{name}.yml").write_text(
-            f"name: Tenant {name}\ntenant_id: {tid}\nmetadata:\n"
-            f"  singleSignOnServiceUrl: https://login.example.com/{tid}/saml2\n"
-            f"  singleSignOutServiceUrl: https://login.example.com/{tid}/logout\n"
-            f"  IssuerUri: https://sts.example.com/{tid}/\napps: {{{apps}}}\n"
-        )
 
 
 def test_tenants_of_the_first_window_with_pages_of_their_own_get_sentinels_as_they_are_built(
