@@ -1885,7 +1885,6 @@ class LiveSite:
     def _dirty_run(self, plan: SitePlan, site_dir: Path) -> list[Problem]:
         """A MkDocs ``dirty`` build of the docs folder into ``site_dir``; its warnings."""
         from mkdocs import exceptions
-        from mkdocs.commands.build import build
 
         overrides = _overrides(plan, self.docs, site_dir)
         with _build_environment(), _captured_mkdocs_log() as records:
@@ -1897,10 +1896,10 @@ class LiveSite:
                 self._builder.use_theme_env(config, _base_key(plan.base_config))
                 # The 404 page and the sitemap show the navigation, which did not change.
                 config.theme.static_templates = set()
-                build(config, dirty=True)
+                _dirty_build(config, plan, records)
             except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
                 raise _build_failed(plan, records, exc) from None
-        return [_warning(plan, r) for r in records if not r.getMessage().startswith(_DIRTY_NOTICE)]
+        return [_warning(plan, r) for r in records if not _dirty_notice(r)]
 
 
 def _load_config(plan: SitePlan, work_dir: Path, overrides: dict[str, Any]) -> Any:
@@ -1945,14 +1944,40 @@ def _build_failed(
     plan: SitePlan, records: Sequence[logging.LogRecord], exc: Exception
 ) -> SiteBuildError:
     """The error for a MkDocs run that aborted: the reasons MkDocs logged before it did
-    (each configuration error, …), located at the base configuration or the tenant file."""
-    reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR] or [str(exc)]
+    (each configuration error, …), located at the base configuration or the tenant file;
+    when it stopped in strict mode, first the warnings it counted, each located as a
+    warning is."""
+    reasons = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
     where = Location(plan.base_config) if plan.base_config else plan.sources[""]
-    return SiteBuildError([Problem(where, f"MkDocs: {reason}") for reason in reasons])
+    problems = [Problem(where, f"MkDocs: {reason}") for reason in reasons or [str(exc)]]
+    if not reasons and "in strict mode" in str(exc):
+        counted = [r for r in records if r.levelno == logging.WARNING and not _dirty_notice(r)]
+        problems[:0] = [replace(_warning(plan, r), severity=Severity.ERROR) for r in counted]
+    return SiteBuildError(problems)
 
 
-_DIRTY_NOTICE = "A 'dirty' build is being performed"
-"""What MkDocs warns on every dirty build; the preview's dirty builds are exact."""
+def _dirty_build(config: Any, plan: SitePlan, records: Sequence[logging.LogRecord]) -> None:
+    """MkDocs' ``dirty`` build of ``config``, strict as a full build is: MkDocs counts its own
+    notice that the build is dirty as a warning, which in strict mode would stop every
+    one; so it runs lenient, and stops as MkDocs would on the warnings of the build
+    (``records`` collects them)."""
+    from mkdocs import exceptions
+    from mkdocs.commands.build import build
+
+    strict, config.strict = config.strict, False
+    try:
+        build(config, dirty=True)
+    finally:
+        config.strict = strict
+    counted = [r for r in records if r.levelno == logging.WARNING and not _dirty_notice(r)]
+    if strict and counted:
+        raise exceptions.Abort(f"Aborted with {len(counted)} warnings in strict mode!")
+
+
+def _dirty_notice(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is what MkDocs warns on every dirty build (the preview's dirty
+    builds are exact)."""
+    return record.getMessage().startswith("A 'dirty' build is being performed")
 
 
 def _docs_files(plan: SitePlan) -> dict[str, bytes]:

@@ -449,6 +449,28 @@ def test_a_skeleton_mkdocs_warned_about_is_built_again_for_new_values(
     checked.assert_as_built()
 
 
+def test_strict_mode_holds_in_the_preview_as_in_a_build(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # MkDocs counts its own notice of a dirty build as a warning: in strict mode every
+    # page-by-page rebuild stopped on it. Now only the edit's own warnings stop one.
+    config = project / "templates" / "mkdocs.yml"
+    config.write_text(config.read_text(encoding="utf-8") + "strict: true\n")
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    guide = project / "templates" / "litware-crm" / "sso_configure.md"
+    edit(guide, "### Configure", "### Set up")
+    assert "(6 pages, 1 page changed," in checked.rebuild()
+    checked.assert_as_built()
+    edit(config, "strict: true", "strict: true\nvalidation:\n  anchors: warn")
+    checked.rebuild()
+    edit(guide, "### Set up", "[Nowhere](#nowhere)\n\n### Set up")
+    out = checked.rebuild()
+    assert "contains a link '#nowhere', but there is no such anchor on this page" in out
+    assert "Aborted with 1 warnings in strict mode!" in out
+    assert "not rebuilt; the last good pages stay served" in out
+
+
 def test_files_mkdocs_copies_are_copied_without_a_run_only_where_it_copied_them(
     tmp_path: Path,
 ) -> None:
