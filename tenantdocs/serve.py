@@ -52,7 +52,7 @@ from tenantdocs.pipeline import (
 )
 from tenantdocs.placeholders import ScannedTemplate
 from tenantdocs.render import Page, Renderer
-from tenantdocs.sitebuild import LiveSite, SitePlan, serve_live
+from tenantdocs.sitebuild import LiveSite, NavItem, SitePlan, serve_live
 from tenantdocs.skeleton import (
     SENTINEL,
     Sentinelized,
@@ -121,6 +121,8 @@ class _KeptTenant:
     """Its sentinel plan could not be filled in exactly: its site is built plain."""
     sentinels: _SentinelPlans = field(default_factory=lambda: _SentinelPlans())
     """Each page's sentinel form, kept for the next rebuild."""
+    served: SitePlan | None = None
+    """The plan the served site was last brought in line with (its plain values)."""
 
     def forget(self) -> None:
         """Drop the kept apps and home (the tenant file changed, or time passed a threshold)."""
@@ -370,11 +372,34 @@ class Preview:
         self._theme: str | None = None
         self._kept: dict[str, _KeptTenant] = {}
         self._listed: object = None
+        self._viewed: dict[str, list[str]] = {}
+        self._viewed_lock = threading.Lock()
 
-    def rebuild(self) -> None:
-        """Rebuild every tenant shown so far; report problems, never raise."""
+    def rebuild(self, show: Callable[[], None] | None = None) -> None:
+        """Rebuild every tenant shown so far; report problems, never raise.
+
+        ``show`` has browsers reload with the site as it is on disk at that moment: a
+        rebuild that runs MkDocs over most of a tenant's pages writes the pages viewed
+        lately first, calls it, then builds the rest (see :meth:`_show_viewed`).
+        """
         with self._lock:
-            self._build(sorted(self.shown))
+            self._build(sorted(self.shown), show)
+
+    def requested(self, path: str) -> None:
+        """Note a request for ``path`` (below the preview's root): build its tenant the
+        first time, and keep the last :data:`VIEWED` pages asked for of each tenant."""
+        slug, _, page = path.partition("/")
+        self.ensure(slug)
+        if page == "" or page.endswith("/"):
+            page += "index.html"
+        if slug not in self.shown or not page.endswith(".html"):
+            return
+        with self._viewed_lock:
+            viewed = self._viewed.setdefault(slug, [])
+            if page in viewed:
+                viewed.remove(page)
+            viewed.append(page)
+            del viewed[:-VIEWED]
 
     def ensure(self, slug: str) -> None:
         """Build a tenant the first time its pages are asked for."""
@@ -385,7 +410,7 @@ class Preview:
                 self.shown.add(slug)
                 self._build([slug])
 
-    def _build(self, slugs: Sequence[str]) -> None:
+    def _build(self, slugs: Sequence[str], show: Callable[[], None] | None = None) -> None:
         try:
             try:
                 templates = load_templates(self.project.templates, self._scans)
@@ -398,11 +423,17 @@ class Preview:
                 self._theme = theme
                 self._kept.clear()
             for slug in slugs:
-                self._build_tenant(slug, templates, self._renderer)
+                self._build_tenant(slug, templates, self._renderer, show)
         finally:
             self._write_directory()
 
-    def _build_tenant(self, slug: str, templates: TemplateSet, renderer: Renderer) -> None:
+    def _build_tenant(
+        self,
+        slug: str,
+        templates: TemplateSet,
+        renderer: Renderer,
+        show: Callable[[], None] | None,
+    ) -> None:
         started = time.monotonic()
         selection = Selection(slugs=(slug,), jobs=1)
         try:
@@ -425,11 +456,13 @@ class Preview:
         apps = []
         places: list[tuple[str, str]] = []
         files: dict[str, str] = {}
+        edited = 0  # apps planned again because their guide or app files changed
         for name in tenant.app_names(templates.apps):
             app = templates.apps[name]
             parts = tuple(templates.parts(app))
             source = self._source(tenant, name, files)
             old = kept.apps.get(name)
+            edited += old is not None and (old.app != app or old.parts != parts)
             if old is None or old.app != app or old.parts != parts or old.source != source:
                 planned = plan_app(tenant, name, templates, renderer, loader)
                 old = kept.apps[name] = _KeptApp(
@@ -452,19 +485,54 @@ class Preview:
             _not_rebuilt(exc.problems)
             return
         kept.until = plan.stable_until
+        early: dict[Path, bytes | None] = {}
+        if show is not None and _long_rebuild(kept.served, plan.site, edited):
+            early = self._show_viewed(slug, kept, plan.site, show)
         try:
             marked = functools.partial(self._marked, kept, slug, renderer)
-            how, found = self._publish(slug, kept, plan.site, plan.roles, marked)
+            try:
+                how, found = self._publish(slug, kept, plan.site, plan.roles, marked)
+            except TenantdocsError:
+                if early:  # the pages shown first go back to what the rest of the site is
+                    _write_back(early)
+                    assert show is not None
+                    show()
+                raise
+            kept.served = plan.site
             publish.write_manifest(self.root, slug, plan.manifest())
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
             return
+        if early:
+            how = f"{how}; {_viewed(len(early))} shown first"
         _print([*plan.warnings, *found])
         took = time.monotonic() - started
         print(
             f"preview: {slug} built ({len(plan.site.pages)} pages, {how}, {took:.2f} s)",
             flush=True,
         )
+
+    def _show_viewed(
+        self, slug: str, kept: _KeptTenant, site: SitePlan, show: Callable[[], None]
+    ) -> dict[Path, bytes | None]:
+        """Write the pages of ``slug`` viewed lately into its served site as ``site`` gives
+        them, rendered alone, and have browsers reload them: the page a writer looks at
+        shows an edit in about a second when the whole site takes several. The rest of the
+        site follows when the rebuild ends. Return what each page written held before."""
+        with self._viewed_lock:
+            viewed = list(self._viewed.get(slug, ()))
+        site_dir = self.root / slug
+        pages = [p[: -len(".html")] + ".md" for p in viewed]
+        if not pages or not site_dir.is_dir():
+            return {}
+        before: dict[Path, bytes | None] = {}
+        for path, data in kept.site.render_pages(site, pages).items():
+            out = site_dir / path
+            before[out] = out.read_bytes() if out.is_file() else None
+            write_own(out, data)
+        if before:
+            show()
+        return before
 
     @staticmethod
     def _marked(
@@ -599,11 +667,52 @@ def serve(project: Project, slug: str, port: int, host: str = "127.0.0.1") -> in
             port=port,
             rebuild=preview.rebuild,
             watched=watched,
-            on_request=lambda first_segment: preview.ensure(first_segment),
+            on_request=preview.requested,
         )
     finally:
         shutil.rmtree(preview.root, ignore_errors=True)  # the preview is not kept
     return 0
+
+
+VIEWED = 8
+"""Pages of a tenant remembered as viewed lately (see :meth:`Preview.requested`)."""
+
+
+def _long_rebuild(served: SitePlan | None, site: SitePlan, edited: int) -> bool:
+    """Whether bringing the served site (made from ``served``) in line with ``site`` runs
+    MkDocs over most pages: when pages or files came or went, the navigation was laid out
+    anew, the downloads or the base configuration changed, or most guides were edited
+    (``edited`` apps: a shared part). Edits of values only (titles and the site name too)
+    are filled in without MkDocs, and an edit of a few pages rebuilds just those: both take
+    about a second anyway."""
+    if served is None:
+        return False  # the first build: there is no site to show pages in yet
+    same = (
+        served.base_config == site.base_config
+        and served.downloads == site.downloads
+        and served.pages.keys() == site.pages.keys()
+        and served.files.keys() == site.files.keys()
+        and _layout(served.nav) == _layout(site.nav)
+    )
+    return not same or edited > len(site.pages) // 2
+
+
+def _layout(nav: Sequence[NavItem]) -> list[object]:
+    """The navigation without its titles: where each page stands."""
+    return [v if isinstance(v, str) else _layout(v) for item in nav for v in item.values()]
+
+
+def _write_back(before: Mapping[Path, bytes | None]) -> None:
+    """Put back what files held before (None: there was no such file)."""
+    for path, data in before.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_own(path, data)
+
+
+def _viewed(pages: int) -> str:
+    return f"{pages} viewed page{'s' if pages != 1 else ''}"
 
 
 def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:

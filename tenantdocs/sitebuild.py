@@ -29,9 +29,10 @@ import shutil
 import signal
 import struct
 import tempfile
+import time
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -150,17 +151,30 @@ class SiteBuilder:
         self.page_order: list[str] = []
         """The URLs of the last build's pages, in the order MkDocs built them."""
 
-    def build(self, plan: SitePlan, work_dir: Path, site_dir: Path) -> list[Problem]:
+    def build(
+        self,
+        plan: SitePlan,
+        work_dir: Path,
+        site_dir: Path,
+        *,
+        only: frozenset[str] | None = None,
+    ) -> list[Problem]:
         """Build the site into ``site_dir`` (``work_dir`` holds MkDocs' docs folder); return
-        warnings."""
+        warnings.
+
+        With ``only`` (docs paths of pages), write just those pages, as the whole build
+        renders them (MkDocs' ``dirty`` build with every other file taken as up to date):
+        no other page is converted or rendered, no file copied, no 404 page or sitemap
+        written. Only for a plan :func:`_renders_alone` accepts.
+        """
         docs = work_dir / "docs"
         documents = {
             **{path: text.encode("utf-8") for path, text in plan.pages.items()},
             **plan.files,
             **site_assets(),
         }
-        # MkDocs settles a README beside an index itself, from the docs folder.
-        in_memory = not self._plain and not any(_stem(path) == "README" for path in documents)
+        in_memory = not self._plain and _renders_alone(plan)
+        assert in_memory or only is None, "pages alone are rendered from memory only"
         if in_memory:
             docs.mkdir(parents=True, exist_ok=True)  # MkDocs wants it, even empty
         else:
@@ -180,25 +194,32 @@ class SiteBuilder:
                 config.plugins["tenantdocs/html-blocks"] = _html_blocks()
                 config.plugins["tenantdocs/downloads"] = _download_links(plan.downloads)
                 if in_memory:
-                    config.plugins["tenantdocs/documents"] = _documents(documents)
+                    config.plugins["tenantdocs/documents"] = _documents(documents, only)
+                if only is not None:
+                    config.theme.static_templates = set()
+                    config.extra_templates = []
                 if not self._plain:
                     self._keep_sharing(config, base_key)
                 if (
                     not self._plain
+                    and only is None
                     and self.jobs > 1
                     and len(plan.pages) >= SPREAD_PAGES
                     and hasattr(os, "fork")
                 ):
                     self._spread = _Spread(self)
                 self.spread_pages = (0, 0)
-                build(config)
+                if only is None:
+                    build(config)
+                else:
+                    _dirty_build(config, plan, records)
             except (exceptions.MkDocsException, exceptions.Abort, OSError) as exc:
                 raise _build_failed(plan, records, exc) from None
             finally:
                 if self._spread is not None:
                     self.spread_pages = self._spread.close()
                     self._spread = None
-        return [_warning(plan, record) for record in records]
+        return [_warning(plan, record) for record in records if not _dirty_notice(record)]
 
     def warm(self, base_config: Path | None, work_dir: Path) -> None:
         """Build a small site with ``base_config`` in ``work_dir`` and forget it, so the
@@ -1592,7 +1613,14 @@ def _html_blocks() -> Any:
     return HtmlBlocks()
 
 
-def _documents(documents: Mapping[str, bytes]) -> Any:
+def _renders_alone(plan: SitePlan) -> bool:
+    """Whether MkDocs can be handed the plan's docs from memory (:func:`_documents`), and so
+    render some of its pages alone: not when a page is a README, which MkDocs settles
+    against an index beside it from the docs folder itself."""
+    return not any(_stem(path) == "README" for path in (*plan.pages, *plan.files))
+
+
+def _documents(documents: Mapping[str, bytes], only: frozenset[str] | None = None) -> Any:
     """A MkDocs plugin (added in-process) that hands MkDocs the docs from memory.
 
     Writing a tenant's docs only for MkDocs to read them back cost as much as converting a
@@ -1600,6 +1628,9 @@ def _documents(documents: Mapping[str, bytes]) -> Any:
     order it walks it, with what reading them would give (pages with universal newlines,
     other files byte for byte); a theme file is left out where a doc file takes its place,
     as MkDocs does. Other plugins see them as MkDocs would have listed them.
+
+    With ``only``, every file but those docs paths is up to date for a ``dirty`` build:
+    MkDocs reads, converts and writes just those pages.
     """
     from mkdocs.plugins import BasePlugin, event_priority
     from mkdocs.structure.files import File, Files
@@ -1616,9 +1647,19 @@ def _documents(documents: Mapping[str, bytes]) -> Any:
                 file.content_bytes = data
                 ours.append(file)
             taken = {file.src_uri for file in ours}
-            return Files([*ours, *(file for file in files if file.src_uri not in taken)])
+            listed = Files([*ours, *(file for file in files if file.src_uri not in taken)])
+            if only is not None:
+                for file in listed:
+                    if file.src_uri not in only:
+                        file.is_modified = _up_to_date  # type: ignore[method-assign]
+            return listed
 
     return Documents()
+
+
+def _up_to_date() -> bool:
+    """``File.is_modified`` of a file a build of some pages alone leaves as it is."""
+    return False
 
 
 def _linked_theme_files(store: Path, linked: list[str]) -> Any:
@@ -1723,25 +1764,33 @@ def serve_live(
     root: Path,
     host: str,
     port: int,
-    rebuild: Callable[[], None],
+    rebuild: Callable[[Callable[[], None]], None],
     watched: Sequence[Path],
     on_request: Callable[[str], None],
 ) -> None:
     """Serve ``root`` with MkDocs' live-reload server until interrupted.
 
-    ``rebuild`` runs after any change below ``watched`` (then browsers reload);
-    ``on_request`` gets the first path segment of each page request before it is answered.
+    ``rebuild`` runs after any change below ``watched`` (then browsers reload); it is given
+    a function that has browsers reload at once, with what is on disk then, and requests
+    answered again while the rebuild goes on (see :func:`_show_now`). ``on_request`` gets
+    the path of each page request (below ``root``, without a leading "/") before it is
+    answered.
     """
     from mkdocs.livereload import LiveReloadServer
 
     class Server(LiveReloadServer):
         def serve_request(self, environ: dict[str, Any], start_response: Any) -> Any:
-            segment = str(environ.get("PATH_INFO", "")).strip("/").split("/", 1)[0]
-            if segment:
-                on_request(segment)
+            path = str(environ.get("PATH_INFO", "")).lstrip("/")
+            if path and not path.startswith("livereload/"):
+                on_request(path)
             return super().serve_request(environ, start_response)
 
-    server = Server(builder=rebuild, host=host, port=port, root=str(root))
+    server: Server
+
+    def build() -> None:
+        rebuild(functools.partial(_show_now, server))
+
+    server = Server(builder=build, host=host, port=port, root=str(root))
     server.observer = _NativeObserver(server.observer)  # type: ignore[assignment]
     for path in watched:
         server.watch(str(path))
@@ -1751,6 +1800,22 @@ def serve_live(
         pass
     finally:
         server.shutdown()
+
+
+def _show_now(server: Any) -> None:
+    """Have ``server`` (MkDocs' live-reload server, from its rebuild) count the site as it is
+    on disk now as a new version: browsers reload, and requests are answered again rather
+    than held until the rebuild ends. MkDocs keeps no public way to do this: it is done with
+    the two versions it keeps (the one a rebuild makes, the one browsers see), and not at
+    all with a MkDocs that keeps them otherwise."""
+    versions = ("_epoch_cond", "_wanted_epoch", "_visible_epoch")
+    if not all(hasattr(server, name) for name in versions):
+        return
+    with server._epoch_cond:
+        # In MkDocs' unit (milliseconds of the monotonic clock), after the last one.
+        version = max(round(time.monotonic() * 1000), server._visible_epoch + 1)
+        server._wanted_epoch = server._visible_epoch = version
+        server._epoch_cond.notify_all()
 
 
 # --- the preview: one tenant's site kept warm between edits --------------------------------
@@ -1827,6 +1892,27 @@ class LiveSite:
             self._index_config = None  # not laid out as expected: never merged, always full
         self._last = plan
         return warnings
+
+    def render_pages(self, plan: SitePlan, docs_paths: Collection[str]) -> dict[str, bytes]:
+        """What a full build of ``plan`` writes for ``docs_paths`` (some of its pages), by
+        output path, rendered alone: in a fraction of the time the whole site takes, so the
+        pages a writer looks at can be shown first. Empty when they cannot be rendered
+        alone: a plugin other than search may read every page (as the last build's
+        configuration had it), a page is a README, or MkDocs failed (the full build will
+        say why)."""
+        wanted = frozenset(p for p in docs_paths if p in plan.pages)
+        if not wanted or not self._builder.plugins <= self.DIRTY_PLUGINS:
+            return {}
+        if not _renders_alone(plan):
+            return {}
+        work = self._work / "alone"
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            self._builder.build(plan, work, work / "site", only=wanted)
+        except SiteBuildError:
+            return {}
+        found = {_output_path(p): work / "site" / _output_path(p) for p in sorted(wanted)}
+        return {path: out.read_bytes() for path, out in found.items() if out.is_file()}
 
     def changed(self, plan: SitePlan) -> list[str]:
         """Docs paths of the pages and files whose bytes differ from the last build's."""

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from tenantdocs import sitebuild, templates
 from tenantdocs.errors import Location, TemplateError
 from tenantdocs.pipeline import Project, Selection, build
 from tenantdocs.serve import Preview, _PathTexts
-from tenantdocs.sitebuild import LiveSite, SitePlan, build_site
+from tenantdocs.sitebuild import LiveSite, NavItem, SitePlan, build_site
 from tenantdocs.skeleton import sentinel
 from tenantdocs.templates import ScanCache, load_templates
 
@@ -122,7 +122,10 @@ def test_serve_rebuilds_on_edits_and_survives_a_broken_template(
     shared = root / "templates" / "_" / "sso_suffix.md"
     shared.write_text(shared.read_text() + "\nShared closing words.\n")
     assert wait_for(lambda: "Shared closing words." in fetch(guide_url))
-    assert "Shared closing words." in fetch(f"{base}/contoso/tailspin-travel/index.html")
+    # The page viewed (asked for) comes first, the others when the rebuild ends.
+    travel_url = f"{base}/contoso/tailspin-travel/index.html"
+    assert wait_for(lambda: "Shared closing words." in fetch(travel_url))
+    assert wait_for(lambda: output.has("2 viewed pages shown first"))  # the home, the guide
 
     guide.write_text(guide.read_text() + "\nBroken: %metadata:IssuerUrl%\n")
     unknown = "unknown key 'IssuerUrl' in %metadata:IssuerUrl% (did you mean 'IssuerUri'?)"
@@ -185,10 +188,10 @@ class Checked:
         self.preview = Preview(self.project, slug)
         self.builds = 0
 
-    def rebuild(self) -> str:
+    def rebuild(self, show: Callable[[], None] | None = None) -> str:
         """Rebuild the preview; return what it printed."""
         self.capsys.readouterr()
-        self.preview.rebuild()
+        self.preview.rebuild(show)
         captured = self.capsys.readouterr()
         return captured.out + captured.err
 
@@ -449,6 +452,90 @@ def test_a_skeleton_mkdocs_warned_about_is_built_again_for_new_values(
     checked.assert_as_built()
 
 
+# --- the pages a writer looks at come first ---------------------------------------------
+
+WINGTIP = """  wingtip-tickets:
+    app_id: c4b81f7d-2e6a-4d90-8a13-6f5e2b9c0d33
+    metadata_file: contoso/wingtip-tickets.xml
+"""
+
+
+def test_a_long_rebuild_shows_the_pages_viewed_first(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    site = checked.preview.root / "contoso"
+    checked.preview.requested("contoso/litware-crm/index.html")
+    checked.preview.requested("contoso/litware-crm/signing-certificate.cer")  # not a page
+    checked.preview.requested("contoso/search/search_index.json")  # not a page either
+    before = site_files(site)
+    seen: list[dict[str, bytes]] = []
+
+    # An app less: the navigation of every page changes, a full build.
+    tenant = project / "tenants" / "contoso.yml"
+    edit(tenant, WINGTIP, "")
+    out = checked.rebuild(lambda: seen.append(site_files(site)))
+    assert "(5 pages, full build; 1 viewed page shown first," in out
+    after = site_files(site)
+    [early] = seen
+    viewed, other = "litware-crm/index.html", "tailspin-travel/index.html"
+    assert before[viewed] != early[viewed] == after[viewed]
+    assert before[other] == early[other] != after[other]  # the rest followed at the end
+    assert "wingtip-tickets/index.html" in early  # removed with the rest, not before
+    checked.assert_as_built()
+
+    # Values only (filled in without MkDocs, as fast): nothing is shown first, also when
+    # the value is the site's name, in every page's navigation.
+    edit(tenant, "ChangePassword.aspx", "ChangePassword.aspx?edited=1")
+    assert "shown first" not in checked.rebuild(lambda: seen.append({}))
+    edit(tenant, "name: Contoso Ltd", "name: Contoso Renamed Ltd")
+    assert "(5 pages, 6 pages filled in with new values," in checked.rebuild(
+        lambda: seen.append({})
+    )
+    # Most guides edited (a shared part): MkDocs renders every page, the viewed one first.
+    shared = project / "templates" / "_" / "sso_suffix.md"
+    shared.write_text(shared.read_text() + "\nShared words.\n")
+    out = checked.rebuild(lambda: seen.append(site_files(site)))
+    assert "full build; 1 viewed page shown first," in out
+    assert len(seen) == 2 and b"Shared words." in seen[1][viewed]
+    assert b"Shared words." not in seen[1][other]
+    checked.assert_as_built()
+    # One guide edited: that page alone is rebuilt, nothing to show first.
+    edit(project / "templates" / "litware-crm" / "sso_configure.md", "### Configure", "### Set")
+    out = checked.rebuild(lambda: seen.append({}))
+    assert "(5 pages, 1 page changed," in out and len(seen) == 2
+
+
+def test_pages_shown_first_go_back_when_the_rebuild_fails(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Strict, with absolute links warned about: a page with one fails the whole build, but
+    # not the viewed page rendered alone, which is shown first and then taken back.
+    config = project / "templates" / "mkdocs.yml"
+    strict = "strict: true\nvalidation:\n  links:\n    absolute_links: warn\n"
+    config.write_text(config.read_text(encoding="utf-8") + strict)
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    site = checked.preview.root / "contoso"
+    checked.preview.requested("contoso/litware-crm/index.html")
+    before = site_files(site)
+    seen: list[dict[str, bytes]] = []
+    edit(project / "tenants" / "contoso.yml", WINGTIP, "")
+    guide = project / "templates" / "tailspin-travel" / "sso_configure.md"
+    guide.write_text(guide.read_text() + "\nSee [the portal](/portal/page).\n")
+    out = checked.rebuild(lambda: seen.append(site_files(site)))
+    assert out.splitlines() == [
+        "templates/tailspin-travel/sso_configure.md: error: MkDocs: Doc file"
+        " 'tailspin-travel/index.md' contains an absolute link '/portal/page', it was left as is.",
+        "templates/mkdocs.yml: error: MkDocs: Aborted with 1 warnings in strict mode!",
+        "preview: not rebuilt; the last good pages stay served",
+    ]
+    assert len(seen) == 2  # shown, then shown again as it was
+    assert seen[0]["litware-crm/index.html"] != before["litware-crm/index.html"]
+    assert seen[1] == before == site_files(site)
+
+
 def test_strict_mode_holds_in_the_preview_as_in_a_build(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -469,6 +556,64 @@ def test_strict_mode_holds_in_the_preview_as_in_a_build(
     assert "contains a link '#nowhere', but there is no such anchor on this page" in out
     assert "Aborted with 1 warnings in strict mode!" in out
     assert "not rebuilt; the last good pages stay served" in out
+
+
+def test_pages_shown_now_are_served_while_the_rebuild_goes_on(tmp_path: Path) -> None:
+    from mkdocs.livereload import LiveReloadServer
+
+    (tmp_path / "index.html").write_text("<html><body>new</body></html>")
+    port = free_port()
+    server = LiveReloadServer(builder=lambda: None, host="127.0.0.1", port=port, root=str(tmp_path))
+    server.server_bind()
+    server.server_activate()
+    server.serve_thread.start()
+    answered: list[str] = []
+    try:
+        with server._epoch_cond:  # a rebuild starts, as MkDocs' build loop starts one
+            server._wanted_epoch = server._visible_epoch + 1
+        asking = threading.Thread(
+            target=lambda: answered.append(fetch(f"http://127.0.0.1:{port}/index.html"))
+        )
+        asking.start()
+        asking.join(timeout=0.5)
+        assert answered == []  # MkDocs holds requests while a rebuild runs
+        sitebuild._show_now(server)
+        asking.join(timeout=5)
+        assert len(answered) == 1 and "new" in answered[0]
+    finally:
+        server.shutdown()
+        server.serve_thread.join(timeout=5)
+
+
+def test_pages_are_rendered_alone_as_a_full_build_renders_them(tmp_path: Path) -> None:
+    pages = {
+        "index.md": "# Home\n\n[App](app/index.md)\n",
+        "app/index.md": "# App\n\n## Steps\n\n[file](file.bin) and [home](../index.md)\n",
+        "other/index.md": "# Other\n",
+    }
+    apps: list[NavItem] = [{"App": "app/index.md"}, {"Other": "other/index.md"}]
+    nav: list[NavItem] = [{"Home": "index.md"}, {"Apps": apps}]
+
+    def plan(config: Path, name: str) -> SitePlan:
+        sources = {"": Location(tmp_path / "tenants" / "acme.yml")}
+        return SitePlan(name, pages, {"app/file.bin": b"1"}, nav, config, sources)
+
+    def live_site(plugins: str) -> tuple[LiveSite, Path]:
+        config = tmp_path / f"{plugins}.yml"
+        config.write_text(f"theme:\n  name: material\nplugins: [{plugins}]\n")
+        live = LiveSite(tmp_path / f"live-{plugins}")
+        live.build(plan(config, "Acme"), tmp_path / f"site-{plugins}")
+        return live, config
+
+    live, config = live_site("search")
+    alone = live.render_pages(plan(config, "Acme Renamed"), ["app/index.md", "gone/index.md"])
+    build_site(plan(config, "Acme Renamed"), tmp_path / "work", tmp_path / "reference")
+    assert list(alone) == ["app/index.html"]
+    assert alone["app/index.html"] == (tmp_path / "reference" / "app" / "index.html").read_bytes()
+    assert b"Acme Renamed" in alone["app/index.html"]
+    # A plugin that may read every page (tags lists them): never rendered alone.
+    live, config = live_site("search, tags")
+    assert live.render_pages(plan(config, "Acme Renamed"), ["app/index.md"]) == {}
 
 
 def test_files_mkdocs_copies_are_copied_without_a_run_only_where_it_copied_them(
