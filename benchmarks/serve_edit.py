@@ -50,6 +50,9 @@ def main() -> int:
         env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
         print("laying out the peer (one mkdocs build)…", flush=True)
         subprocess.run(["bash", str(BENCH / "peer_macros.sh"), str(work), str(peer)], check=True)
+        # Made now: made later, the folder would be a rebuild of its own, racing the one
+        # the shared part's file makes.
+        (work / "templates" / "_").mkdir(exist_ok=True)
         guide = "app-100"
         ours_cmd = [
             sys.executable,
@@ -89,7 +92,6 @@ def main() -> int:
                 )
             log = root / "ours.log"
             shared = work / "templates" / "_" / "sso_suffix.md"
-            shared.parent.mkdir(exist_ok=True)
             # Rebuilds that run MkDocs over every page show the page being viewed (the one
             # this script asks for) first: both times are printed.
             both = shown_and_built(log, shared, "Shared suffix 1\n", ours_url, "Shared suffix 1")
