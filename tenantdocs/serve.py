@@ -13,7 +13,8 @@ compiled form (by its text), each app's values and page (by its template parts, 
 files, the tenant file and its metadata file), and each tenant's site with its docs
 folder (see :class:`~tenantdocs.sitebuild.LiveSite`), so an edit to one guide converts and
 renders that one page. Whatever changes the navigation, the site name, the set of pages or
-the base configuration and theme files rebuilds that tenant's whole site.
+the base configuration and theme files rebuilds that tenant's whole site; the pages viewed
+lately are rendered alone and shown before the rest of such a rebuild.
 """
 
 from __future__ import annotations
@@ -718,7 +719,8 @@ def _viewed(pages: int) -> str:
 def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:
     """Whether to rebuild only the changed pages in place. When most pages changed (a shared
     part, a tenant-wide value), a full build costs about the same, and it is swapped in at
-    once, so no one browsing meanwhile sees half the pages old and half new."""
+    once, so no one browsing meanwhile sees half the pages old and half new (only the
+    pages viewed lately come sooner, see :meth:`Preview._show_viewed`)."""
     if not site.can_update(plan):
         return False
     pages = sum(1 for path in site.changed(plan) if path.endswith(".md"))
