@@ -568,18 +568,27 @@ def test_pages_shown_now_are_served_while_the_rebuild_goes_on(tmp_path: Path) ->
     server.server_activate()
     server.serve_thread.start()
     answered: list[str] = []
+    polled: list[str] = []
     try:
+        shown = server._visible_epoch  # what a page served until now knows
         with server._epoch_cond:  # a rebuild starts, as MkDocs' build loop starts one
             server._wanted_epoch = server._visible_epoch + 1
         asking = threading.Thread(
             target=lambda: answered.append(fetch(f"http://127.0.0.1:{port}/index.html"))
         )
+        # An open page asks whether to reload; answered once there is a newer version.
+        polling = threading.Thread(
+            target=lambda: polled.append(fetch(f"http://127.0.0.1:{port}/livereload/{shown}/1"))
+        )
         asking.start()
+        polling.start()
         asking.join(timeout=0.5)
-        assert answered == []  # MkDocs holds requests while a rebuild runs
+        assert answered == [] and polled == []  # MkDocs holds both while a rebuild runs
         sitebuild._show_now(server)
         asking.join(timeout=5)
+        polling.join(timeout=5)
         assert len(answered) == 1 and "new" in answered[0]
+        assert len(polled) == 1 and int(polled[0]) > shown  # so the page reloads
     finally:
         server.shutdown()
         server.serve_thread.join(timeout=5)
