@@ -492,7 +492,9 @@ class Preview:
         try:
             marked = functools.partial(self._marked, kept, slug, renderer)
             try:
-                how, found = self._publish(slug, kept, plan.site, plan.roles, marked)
+                how, found = self._publish(
+                    slug, kept, plan.site, plan.roles, marked, in_place=not early
+                )
             except TenantdocsError:
                 if early:  # the pages shown first go back to what the rest of the site is
                     _write_back(early)
@@ -555,9 +557,12 @@ class Preview:
         site: SitePlan,
         roles: Sequence[tuple[str, str]],
         marked: _Marked,
+        in_place: bool = True,
     ) -> tuple[str, list[Problem]]:
         """Bring the served site in line with ``site``; return what was redone and MkDocs'
-        warnings.
+        warnings. Without ``in_place`` (pages were shown first: requests are answered while
+        this runs) the site is always built anew and swapped in, never written over in
+        place, where a request could read a page half written.
 
         MkDocs builds the site's sentinel plan (:func:`sentinelize`, every plain value a
         sentinel) into a kept skeleton, and the served site is that skeleton filled in
@@ -570,7 +575,8 @@ class Preview:
         site_dir = self.root / slug
         refused = ""
         shared = None if kept.plain else kept.sentinels.plan(site, roles, marked)
-        if site_dir.is_dir() and kept.filled is not None and shared is not None:
+        update = in_place and site_dir.is_dir()  # the served site may be brought up to date
+        if update and kept.filled is not None and shared is not None:
             if _page_by_page(kept.site, shared.site):
                 outcome = kept.filled.update(kept.site, shared, site_dir)
                 if not isinstance(outcome, _Refused):
@@ -579,7 +585,7 @@ class Preview:
                 if outcome.plain:  # not exact for these pages: built plain from now on
                     kept.plain = True
                     shared = None
-        elif site_dir.is_dir() and kept.filled is None and _page_by_page(kept.site, site):
+        elif update and kept.filled is None and _page_by_page(kept.site, site):
             changed, found = kept.site.update(site, site_dir)
             return _changed(changed), found
         kept.filled = None
@@ -695,7 +701,11 @@ def _long_rebuild(served: SitePlan | None, site: SitePlan, edited: int) -> bool:
         and served.files.keys() == site.files.keys()
         and _layout(served.nav) == _layout(site.nav)
     )
-    return not same or edited > len(site.pages) // 2
+    if not same:
+        return True
+    half = len(site.pages) // 2
+    changed = sum(1 for path, text in site.pages.items() if served.pages[path] != text)
+    return edited > half and changed > half
 
 
 def _layout(nav: Sequence[NavItem]) -> list[object]:

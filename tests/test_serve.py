@@ -507,6 +507,43 @@ def test_a_long_rebuild_shows_the_pages_viewed_first(
     assert "(5 pages, 1 page changed," in out and len(seen) == 2
 
 
+def test_pages_shown_first_are_never_written_over_in_place(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tenant of the three apps whose guides show the app's sign-in URL example.
+    contoso = (project / "tenants" / "contoso.yml").read_text()
+    tailspin = contoso.index("  tailspin-travel:")
+    fourth = contoso.index("  fourth-coffee-portal:")
+    trio = contoso[:tailspin] + contoso[contoso.index(WINGTIP) : fourth]
+    (project / "tenants" / "trio.yml").write_text(trio)
+    checked = Checked(project, "trio", capsys)
+    checked.rebuild()
+    checked.preview.requested("trio/litware-crm/index.html")
+    seen: list[dict[str, bytes]] = []
+    # Every app's example edited: values only, which would be filled in over the served
+    # pages; but the pages viewed were shown first and requests are answered meanwhile (one
+    # could read a page half written), so the rest is built anew and swapped in.
+    trio_apps = ("adventure-works-learning", "litware-crm", "wingtip-tickets")
+    for app in trio_apps:
+        edit(project / "templates" / app / "app.yml", "yourcompany", "yourorg")
+    out = checked.rebuild(lambda: seen.append({}))
+    assert "(4 pages, full build; 1 viewed page shown first," in out and len(seen) == 1
+    checked.assert_as_built()
+    # Not shown first (no show function, as for a rebuild outside the server): filled in.
+    for app in trio_apps:
+        edit(project / "templates" / app / "app.yml", "yourorg", "yourteam")
+    assert "(4 pages, 3 pages filled in with new values," in checked.rebuild()
+    checked.assert_as_built()
+    # Every app's files edited, but one page changed: filled in, nothing shown first.
+    for app in trio_apps[:2]:  # a default for a key their guides do not show
+        path = project / "templates" / app / "app.yml"
+        path.write_text(path.read_text() + "  changePasswordUrl: https://example.com/pw\n")
+    edit(project / "templates" / trio_apps[2] / "app.yml", "yourteam", "yourorg")
+    out = checked.rebuild(lambda: seen.append({}))
+    assert "(4 pages, 1 page filled in with new values," in out and len(seen) == 1
+    checked.assert_as_built()
+
+
 def test_pages_shown_first_go_back_when_the_rebuild_fails(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
