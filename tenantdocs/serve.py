@@ -36,6 +36,7 @@ from pathlib import Path
 
 from tenantdocs import publish
 from tenantdocs.adminpages import render_home
+from tenantdocs.batch import TenantPlan
 from tenantdocs.errors import Location, Problem, TenantdocsError, UsageError
 from tenantdocs.files import write_own
 from tenantdocs.pipeline import (
@@ -359,6 +360,22 @@ class _SentinelPlans:
         return sentinelize(alone, own, None, guides_only=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rebuild:
+    """One tenant in a rebuild: its plan, before its served site is brought in line."""
+
+    slug: str
+    kept: _KeptTenant
+    """What the preview keeps of the tenant."""
+    plan: TenantPlan
+    renderer: Renderer
+    long: bool
+    """Whether bringing the served site in line runs MkDocs over most pages
+    (:func:`_long_rebuild`)."""
+    started: float
+    """When planning began (``time.monotonic``)."""
+
+
 class Preview:
     """The tenants being previewed, the folder their sites are built in, and what the last
     rebuild made that the next one can reuse."""
@@ -379,9 +396,10 @@ class Preview:
     def rebuild(self, show: Callable[[], None] | None = None) -> None:
         """Rebuild every tenant shown so far; report problems, never raise.
 
-        ``show`` has browsers reload with the site as it is on disk at that moment: a
-        rebuild that runs MkDocs over most of a tenant's pages writes the pages viewed
-        lately first, calls it, then builds the rest (see :meth:`_show_viewed`).
+        ``show`` has browsers reload with the site as it is on disk at that moment: when
+        bringing a tenant's site up to date runs MkDocs over most of its pages, the pages
+        viewed lately of every such tenant are written first (see :meth:`_write_viewed`),
+        then ``show`` is called, then each tenant's site is rebuilt.
         """
         with self._lock:
             self._build(sorted(self.shown), show)
@@ -423,28 +441,33 @@ class Preview:
             if theme != self._theme:  # base configuration or theme files: every site anew
                 self._theme = theme
                 self._kept.clear()
-            for slug in slugs:
-                self._build_tenant(slug, templates, self._renderer, show)
+            planned = [self._plan_tenant(slug, templates, self._renderer) for slug in slugs]
+            ready = [rebuild for rebuild in planned if rebuild is not None]
+            # The pages viewed lately of every tenant whose rebuild is a long one first,
+            # shown at once, then each tenant's rebuild.
+            early = {r.slug: self._write_viewed(r) for r in ready if show is not None and r.long}
+            if show is not None and any(early.values()):
+                show()
+            for rebuild in ready:
+                self._publish_tenant(rebuild, early.get(rebuild.slug, {}), show)
         finally:
             self._write_directory()
 
-    def _build_tenant(
-        self,
-        slug: str,
-        templates: TemplateSet,
-        renderer: Renderer,
-        show: Callable[[], None] | None,
-    ) -> None:
+    def _plan_tenant(
+        self, slug: str, templates: TemplateSet, renderer: Renderer
+    ) -> _Rebuild | None:
+        """Plan the tenant's site against what is kept of it; None (problems printed) when
+        it cannot be."""
         started = time.monotonic()
         selection = Selection(slugs=(slug,), jobs=1)
         try:
             tenants, failed = load_tenants(self.project, templates, selection)
         except UsageError as exc:  # the tenant file is gone
             _not_rebuilt(exc.problems)
-            return
+            return None
         if failed:
             _not_rebuilt(failed[0].problems)
-            return
+            return None
         tenant, warnings = tenants[0]
         loader = metadata_loader(self.project, selection)
         kept = self._kept.setdefault(
@@ -484,13 +507,23 @@ class Preview:
             )
         except TenantdocsError as exc:
             _not_rebuilt(exc.problems)
-            return
+            return None
         kept.until = plan.stable_until
-        early: dict[Path, bytes | None] = {}
-        if show is not None and _long_rebuild(kept.served, plan.site, edited):
-            early = self._show_viewed(slug, kept, plan.site, show)
+        long = _long_rebuild(kept.served, plan.site, edited)
+        return _Rebuild(slug, kept, plan, renderer, long, started)
+
+    def _publish_tenant(
+        self,
+        rebuild: _Rebuild,
+        early: Mapping[Path, bytes | None],
+        show: Callable[[], None] | None,
+    ) -> None:
+        """Bring the tenant's served site in line with its plan (``early``: the pages
+        already written into it and shown, with what they held before); print what was
+        done."""
+        slug, kept, plan = rebuild.slug, rebuild.kept, rebuild.plan
         try:
-            marked = functools.partial(self._marked, kept, slug, renderer)
+            marked = functools.partial(self._marked, kept, slug, rebuild.renderer)
             try:
                 how, found = self._publish(
                     slug, kept, plan.site, plan.roles, marked, in_place=not early
@@ -509,32 +542,28 @@ class Preview:
         if early:
             how = f"{how}; {_viewed(len(early))} shown first"
         _print([*plan.warnings, *found])
-        took = time.monotonic() - started
+        took = time.monotonic() - rebuild.started
         print(
             f"preview: {slug} built ({len(plan.site.pages)} pages, {how}, {took:.2f} s)",
             flush=True,
         )
 
-    def _show_viewed(
-        self, slug: str, kept: _KeptTenant, site: SitePlan, show: Callable[[], None]
-    ) -> dict[Path, bytes | None]:
-        """Write the pages of ``slug`` viewed lately into its served site as ``site`` gives
-        them, rendered alone, and have browsers reload them: the page a writer looks at
-        shows an edit in about a second when the whole site takes several. The rest of the
-        site follows when the rebuild ends. Return what each page written held before."""
+    def _write_viewed(self, rebuild: _Rebuild) -> dict[Path, bytes | None]:
+        """Write the tenant's pages viewed lately into its served site as its plan gives
+        them, rendered alone, to be shown before the rest of a long rebuild: the page a
+        writer looks at shows an edit in about a second when the whole site takes several.
+        Return what each page written held before."""
         with self._viewed_lock:
-            viewed = list(self._viewed.get(slug, ()))
-        site_dir = self.root / slug
+            viewed = list(self._viewed.get(rebuild.slug, ()))
+        site_dir = self.root / rebuild.slug
         pages = [p[: -len(".html")] + ".md" for p in viewed]
         if not pages or not site_dir.is_dir():
             return {}
         before: dict[Path, bytes | None] = {}
-        for path, data in kept.site.render_pages(site, pages).items():
+        for path, data in rebuild.kept.site.render_pages(rebuild.plan.site, pages).items():
             out = site_dir / path
             before[out] = out.read_bytes() if out.is_file() else None
             write_own(out, data)
-        if before:
-            show()
         return before
 
     @staticmethod
@@ -730,7 +759,7 @@ def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:
     """Whether to rebuild only the changed pages in place. When most pages changed (a shared
     part, a tenant-wide value), a full build costs about the same, and it is swapped in at
     once, so no one browsing meanwhile sees half the pages old and half new (only the
-    pages viewed lately come sooner, see :meth:`Preview._show_viewed`)."""
+    pages viewed lately come sooner, see :meth:`Preview._write_viewed`)."""
     if not site.can_update(plan):
         return False
     pages = sum(1 for path in site.changed(plan) if path.endswith(".md"))

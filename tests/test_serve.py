@@ -507,6 +507,28 @@ def test_a_long_rebuild_shows_the_pages_viewed_first(
     assert "(5 pages, 1 page changed," in out and len(seen) == 2
 
 
+def test_the_pages_viewed_of_every_tenant_come_before_any_rebuild(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked = Checked(project, "contoso", capsys)
+    checked.rebuild()
+    preview = checked.preview
+    preview.requested("fabrikam/litware-crm/index.html")  # previewed from now on too
+    preview.requested("contoso/litware-crm/index.html")
+    sites = {slug: preview.root / slug for slug in ("contoso", "fabrikam")}
+    seen: list[dict[str, dict[str, bytes]]] = []
+    shared = project / "templates" / "_" / "sso_suffix.md"
+    shared.write_text(shared.read_text() + "\nShared words.\n")
+    out = checked.rebuild(lambda: seen.append({s: site_files(d) for s, d in sites.items()}))
+    assert out.count("full build; 1 viewed page shown first,") == 2
+    [early] = seen  # both tenants' pages at once, before either site was rebuilt
+    for slug in sites:
+        assert b"Shared words." in early[slug]["litware-crm/index.html"]
+        assert b"Shared words." not in early[slug]["tailspin-travel/index.html"]
+        assert b"Shared words." in (sites[slug] / "tailspin-travel" / "index.html").read_bytes()
+    checked.assert_as_built()
+
+
 def test_pages_shown_first_are_never_written_over_in_place(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
