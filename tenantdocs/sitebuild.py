@@ -2037,7 +2037,7 @@ def _build_failed(
     where = Location(plan.base_config) if plan.base_config else plan.sources[""]
     problems = [Problem(where, f"MkDocs: {reason}") for reason in reasons or [str(exc)]]
     if not reasons and "in strict mode" in str(exc):
-        counted = [r for r in records if r.levelno == logging.WARNING and not _dirty_notice(r)]
+        counted = _counted_warnings(records)
         problems[:0] = [replace(_warning(plan, r), severity=Severity.ERROR) for r in counted]
     return SiteBuildError(problems)
 
@@ -2055,9 +2055,15 @@ def _dirty_build(config: Any, plan: SitePlan, records: Sequence[logging.LogRecor
         build(config, dirty=True)
     finally:
         config.strict = strict
-    counted = [r for r in records if r.levelno == logging.WARNING and not _dirty_notice(r)]
+    counted = _counted_warnings(records)
     if strict and counted:
         raise exceptions.Abort(f"Aborted with {len(counted)} warnings in strict mode!")
+
+
+def _counted_warnings(records: Sequence[logging.LogRecord]) -> list[logging.LogRecord]:
+    """The warnings among ``records`` that strict mode stops a build on: all but MkDocs'
+    notice of a dirty build."""
+    return [r for r in records if r.levelno == logging.WARNING and not _dirty_notice(r)]
 
 
 def _dirty_notice(record: logging.LogRecord) -> bool:
