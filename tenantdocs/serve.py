@@ -556,11 +556,10 @@ class Preview:
         with self._viewed_lock:
             viewed = list(self._viewed.get(rebuild.slug, ()))
         site_dir = self.root / rebuild.slug
-        pages = [p[: -len(".html")] + ".md" for p in viewed]
-        if not pages or not site_dir.is_dir():
+        if not viewed or not site_dir.is_dir():
             return {}
         before: dict[Path, bytes | None] = {}
-        for path, data in rebuild.kept.site.render_pages(rebuild.plan.site, pages).items():
+        for path, data in rebuild.kept.site.render_pages(rebuild.plan.site, viewed).items():
             out = site_dir / path
             before[out] = out.read_bytes() if out.is_file() else None
             write_own(out, data)

@@ -1893,17 +1893,16 @@ class LiveSite:
         self._last = plan
         return warnings
 
-    def render_pages(self, plan: SitePlan, docs_paths: Collection[str]) -> dict[str, bytes]:
-        """What a full build of ``plan`` writes for ``docs_paths`` (some of its pages), by
-        output path, rendered alone: in a fraction of the time the whole site takes, so the
-        pages a writer looks at can be shown first. Empty when they cannot be rendered
-        alone: a plugin other than search may read every page (as the last build's
+    def render_pages(self, plan: SitePlan, outputs: Collection[str]) -> dict[str, bytes]:
+        """What a full build of ``plan`` writes for those of its pages whose output paths are
+        ``outputs``, by output path, rendered alone: in a fraction of the time the whole site
+        takes, so the pages a writer looks at can be shown first. Empty when they cannot be
+        rendered alone: a plugin other than search may read every page (as the last build's
         configuration had it), a page is a README, or MkDocs failed (the full build will
         say why)."""
-        wanted = frozenset(p for p in docs_paths if p in plan.pages)
-        if not wanted or not self._builder.plugins <= self.DIRTY_PLUGINS:
-            return {}
-        if not _renders_alone(plan):
+        wanted = frozenset(p for p in plan.pages if _output_path(p) in outputs)
+        alone = self._builder.plugins <= self.DIRTY_PLUGINS and _renders_alone(plan)
+        if not wanted or not alone:
             return {}
         work = self._work / "alone"
         shutil.rmtree(work, ignore_errors=True)

@@ -674,14 +674,14 @@ def test_pages_are_rendered_alone_as_a_full_build_renders_them(tmp_path: Path) -
         return live, config
 
     live, config = live_site("search")
-    alone = live.render_pages(plan(config, "Acme Renamed"), ["app/index.md", "gone/index.md"])
+    alone = live.render_pages(plan(config, "Acme Renamed"), ["app/index.html", "gone/index.html"])
     build_site(plan(config, "Acme Renamed"), tmp_path / "work", tmp_path / "reference")
     assert list(alone) == ["app/index.html"]
     assert alone["app/index.html"] == (tmp_path / "reference" / "app" / "index.html").read_bytes()
     assert b"Acme Renamed" in alone["app/index.html"]
     # A plugin that may read every page (tags lists them): never rendered alone.
     live, config = live_site("search, tags")
-    assert live.render_pages(plan(config, "Acme Renamed"), ["app/index.md"]) == {}
+    assert live.render_pages(plan(config, "Acme Renamed"), ["app/index.html"]) == {}
 
 
 def test_files_mkdocs_copies_are_copied_without_a_run_only_where_it_copied_them(
