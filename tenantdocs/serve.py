@@ -223,7 +223,7 @@ class _Filled:
         how = _changed(changed)
         if refill:
             pages = sum(1 for p in refill if p.endswith(".html"))
-            filled = f"{pages} page{'s' if pages != 1 else ''} filled in with new values"
+            filled = f"{_counted(pages, 'page')} filled in with new values"
             how = f"{how}, {filled}" if changed else filled
         return how, _own(found, self.values)
 
@@ -540,7 +540,7 @@ class Preview:
             _not_rebuilt(exc.problems)
             return
         if early:
-            how = f"{how}; {_viewed(len(early))} shown first"
+            how = f"{how}; {_counted(len(early), 'viewed page')} shown first"
         _print([*plan.warnings, *found])
         took = time.monotonic() - rebuild.started
         print(
@@ -750,8 +750,9 @@ def _write_back(before: Mapping[Path, bytes | None]) -> None:
             write_own(path, data)
 
 
-def _viewed(pages: int) -> str:
-    return f"{pages} viewed page{'s' if pages != 1 else ''}"
+def _counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless one: "1 page", "2 pages"."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _page_by_page(site: LiveSite, plan: SitePlan) -> bool:
@@ -769,9 +770,7 @@ def _changed(docs_paths: Sequence[str]) -> str:
     """What a page-by-page rebuild redid: "1 page changed", "2 pages and 1 file changed"."""
     pages = sum(1 for path in docs_paths if path.endswith(".md"))
     files = len(docs_paths) - pages
-    said = [
-        f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((pages, "page"), (files, "file")) if n
-    ]
+    said = [_counted(n, word) for n, word in ((pages, "page"), (files, "file")) if n]
     return " and ".join(said) + " changed" if said else "nothing changed"
 
 
