@@ -160,11 +160,14 @@ def compare(
     return [peer, ours, noop]
 
 
-def print_ratios(results: list[Measurement]) -> None:
-    """The speed-up of a full build, and a no-op rebuild as a share of the peer's full build."""
+def print_ratios(results: list[Measurement]) -> float:
+    """Print the speed-up of a full build, and a no-op rebuild as a share of the peer's full
+    build; return the speed-up."""
     peer, ours, noop = results
-    print(f"ratio: tenantdocs is {peer.seconds / ours.seconds:.1f}x faster than the peer")
+    ratio = peer.seconds / ours.seconds
+    print(f"ratio: tenantdocs is {ratio:.1f}x faster than the peer")
     print(f"no-op rebuild: {100 * noop.seconds / peer.seconds:.1f} % of the peer's full build")
+    return ratio
 
 
 def realistic(shared: Path, jobs: int, root: Path, stream: bool) -> list[Measurement]:
@@ -209,8 +212,7 @@ def own_pairs(shared: Path, jobs: int, root: Path, pairs: int) -> list[Measureme
         measured = compare(shared, 20, 750, jobs, root / f"pair-{pair}", 30)
         print(f"# pair {pair + 1} of {pairs}: 20 tenants x their own 30 of 750 apps")
         report(measured)
-        print_ratios(measured)
-        ratios.append(measured[0].seconds / measured[1].seconds)
+        ratios.append(print_ratios(measured))
         results += measured
     print(f"median of {pairs} pairs: tenantdocs is {statistics.median(ratios):.2f}x faster")
     return results
